@@ -1,0 +1,85 @@
+"""Who is calling: the token's identity, then the user row (role, active) from the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import Request
+
+from unifocus.auth.roles import Role
+from unifocus.auth.tokens import Identity, TokenError, TokenVerifier
+from unifocus.errors import Forbidden, TenantScopeViolation, Unauthorized
+from unifocus.observability import hooks
+
+log = logging.getLogger("unifocus.auth")
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant_id: UUID
+    user_id: UUID
+    email: str
+    role: Role
+    employee_id: UUID | None
+    request_id: str
+
+    def is_staff(self) -> bool:
+        return self.role.at_least(Role.manager)
+
+
+async def bearer_identity(request: Request) -> Identity:
+    """FastAPI dependency: verify the bearer token (401 on any problem)."""
+    header = request.headers.get("authorization")
+    if not header:
+        hooks.auth_attempt("invalid_token")
+        raise Unauthorized("A bearer token is required.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        hooks.auth_attempt("invalid_token")
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        identity = verifier.verify(token.strip())
+    except TokenError as exc:
+        hooks.auth_attempt(exc.reason)
+        raise
+    request.state.tenant_id = str(identity.tenant_id)
+    return identity
+
+
+async def load_caller(
+    conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role
+) -> Caller:
+    """Runs inside the request's tenant transaction, so RLS scopes the lookup too."""
+    row = await conn.fetchrow(
+        "SELECT id, email, role, employee_id, active FROM users WHERE tenant_id = $1 AND subject = $2",
+        identity.tenant_id,
+        identity.subject,
+    )
+    if row is None:
+        hooks.auth_attempt("unknown_user")
+        raise Unauthorized("The token's user is not known.")
+    if not row["active"]:
+        hooks.auth_attempt("inactive")
+        raise Forbidden("This user is deactivated.")
+    caller = Caller(identity.tenant_id, row["id"], row["email"], Role(row["role"]), row["employee_id"], request_id)
+    if not caller.role.at_least(min_role):
+        hooks.auth_attempt("forbidden")
+        raise Forbidden(f"This operation needs the {min_role.value} role.")
+    hooks.auth_attempt("success")
+    return caller
+
+
+def guard(caller: Caller, row: Any) -> Any:
+    """The response guard: an entity of another tenant is never returned. It cannot happen
+    with RLS and tenant-named queries; if it ever does, it is a 500, a log line and a count."""
+    tenant = row["tenant_id"]
+    if tenant != caller.tenant_id:
+        hooks.tenant_scope_violation()
+        log.error("tenant-scope violation: a row of another tenant was about to be returned")
+        raise TenantScopeViolation("An unexpected error occurred.")
+    return row

@@ -1,0 +1,125 @@
+"""Bearer tokens: HS256 with a shared secret, or an OIDC issuer's keys via JWKS.
+
+The token only names the tenant and the user; it never grants a role.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from unifocus.errors import Unauthorized
+from unifocus.settings import Settings
+
+log = logging.getLogger("unifocus.auth")
+
+
+@dataclass(frozen=True)
+class Identity:
+    tenant_id: UUID
+    subject: str
+
+
+class TokenError(Unauthorized):
+    """401 with the metric reason (`invalid_token` or `expired`)."""
+
+    def __init__(self, detail: str, reason: str = "invalid_token") -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def resolve_secret(settings: Settings) -> str:
+    """The HS256 secret: configured, else generated once and kept in the data dir (dev)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = Path(settings.data_dir) / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    log.warning("UNIFOCUS_JWT_SECRET is unset: generated a secret in %s (development only)", path)
+    return value
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.jwks: jwt.PyJWKClient | None = None
+        self.secret: str | None = None
+        if settings.jwks_url:
+            self.jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+        else:
+            self.secret = resolve_secret(settings)
+            self.algorithms = ["HS256"]
+
+    def _key(self, token: str) -> Any:
+        if self.jwks is None:
+            return self.secret
+        try:
+            return self.jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise TokenError("The token's signing keys cannot be fetched.") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError("The token's key is unknown.") from exc
+
+    def verify(self, token: str) -> Identity:
+        s = self.settings
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") not in self.algorithms:
+                raise TokenError("The token's algorithm is not accepted.")
+            claims = jwt.decode(
+                token,
+                self._key(token),
+                algorithms=self.algorithms,
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                leeway=s.jwt_leeway_seconds,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": s.jwt_audience is not None,
+                    "verify_iss": s.jwt_issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("The token has expired.", "expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise TokenError("The token is not valid yet.") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError("The token is invalid.") from exc
+        try:
+            tenant_id = UUID(str(claims[s.tenant_claim]))
+        except (KeyError, ValueError) as exc:
+            raise TokenError(f"The token has no valid '{s.tenant_claim}' claim.") from exc
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject or len(subject) > 255:
+            raise TokenError("The token's subject is invalid.")
+        return Identity(tenant_id, subject)
+
+
+def mint_token(settings: Settings, tenant_id: UUID, subject: str, ttl_minutes: int | None = None) -> str:
+    """An HS256 token for a user (CLI, demo, tests). Its claims carry no role."""
+    now = int(time.time())
+    ttl = ttl_minutes if ttl_minutes is not None else settings.token_ttl_minutes
+    claims: dict[str, Any] = {
+        "sub": subject,
+        settings.tenant_claim: str(tenant_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl * 60,
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, resolve_secret(settings), algorithm="HS256")

@@ -1,0 +1,127 @@
+"""The runtime connection pool (asyncpg, as the unprivileged app role) and its failure mapping.
+
+Why asyncpg directly and not SQLAlchemy's async ORM at runtime: the punch write path is bound
+by Python CPU per round trip (see bench/ and the README); SQLAlchemy stays for Alembic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from unifocus.errors import ServiceUnavailable
+from unifocus.settings import Settings
+
+# Errors that mean "the database is not there right now", not "the query is wrong".
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
+
+class Database:
+    """One pool per process; `tenant_tx` is the only way request code gets a connection."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        # min_size=0: the service starts (and /health answers) even while the database is
+        # down; connections are made on demand and re-made after an outage.
+        self.pool = await asyncpg.create_pool(
+            self.url,
+            min_size=0,
+            max_size=self.settings.db_pool_max,
+            timeout=self.settings.db_timeout_seconds,
+            command_timeout=self.settings.db_timeout_seconds,
+            statement_cache_size=self.settings.db_statement_cache_size,
+            max_inactive_connection_lifetime=60,
+        )
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await asyncio.wait_for(self.pool.close(), timeout=5)
+
+    def in_use(self) -> tuple[int, int]:
+        """(connections in use, pool maximum) for the saturation metric."""
+        if self.pool is None:
+            return 0, self.settings.db_pool_max
+        return self.pool.get_size() - self.pool.get_idle_size(), self.pool.get_max_size()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.pool is None:
+            raise ServiceUnavailable("The database is not connected.")
+        try:
+            conn = await self.pool.acquire(timeout=self.settings.db_timeout_seconds)
+        except UNAVAILABLE as exc:
+            raise ServiceUnavailable("The database is unavailable; retry later.") from exc
+        try:
+            yield conn
+        except UNAVAILABLE as exc:
+            raise ServiceUnavailable("The database is unavailable; retry later.") from exc
+        finally:
+            await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        assert self.pool is not None
+        try:
+            await asyncio.wait_for(self.pool.release(conn), timeout=self.settings.db_timeout_seconds)
+        except UNAVAILABLE:
+            conn.terminate()
+
+    @asynccontextmanager
+    async def tenant_tx(
+        self, tenant_id: UUID, *, readonly: bool, lock_timeout_ms: int | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction in which row-level security sees `tenant_id` (transaction-local, so
+        safe behind a transaction pooler). Read transactions are READ ONLY: only the write
+        path can change data."""
+        async with self.connection() as conn:
+            tx = conn.transaction(readonly=readonly)
+            await tx.start()
+            try:
+                await set_tenant(conn, tenant_id, lock_timeout_ms)
+                yield conn
+            except BaseException:
+                await _rollback_quietly(tx)
+                raise
+            else:
+                await tx.commit()
+
+
+async def set_tenant(conn: asyncpg.Connection, tenant_id: UUID, lock_timeout_ms: int | None = None) -> None:
+    if lock_timeout_ms is None:
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+    else:
+        await conn.execute(
+            "SELECT set_config('app.tenant_id', $1, true), set_config('lock_timeout', $2, true)",
+            str(tenant_id),
+            f"{lock_timeout_ms}ms",
+        )
+
+
+async def _rollback_quietly(tx: Any) -> None:
+    try:
+        await tx.rollback()
+    except UNAVAILABLE:
+        pass
+    except asyncpg.exceptions.InterfaceError:
+        pass

@@ -1,0 +1,255 @@
+"""The write path: the only way the API changes data (ARCHITECTURE.md, "The request path").
+
+One PostgreSQL transaction holds, in order: the tenant setting, the caller's role check, the
+idempotency claim, the feature's writes, the audit entries and the stored response. It
+commits all of it or none of it. Routes declare `WriteRequest` as a dependency and hand
+their work to `WriteRequest.run`; read routes get READ ONLY transactions, so a route that
+tries to write any other way fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, chain_for, entry_arrays
+from unifocus.auth.context import Caller, bearer_identity, load_caller
+from unifocus.auth.roles import Role
+from unifocus.auth.tokens import Identity
+from unifocus.db.pool import UNAVAILABLE, Database, set_tenant
+from unifocus.errors import (
+    AppError,
+    BadRequest,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    ServiceUnavailable,
+    problem_body,
+)
+from unifocus.idempotency import store
+from unifocus.idempotency.keys import HEADER, fingerprint, parse_key
+from unifocus.observability import hooks
+from unifocus.settings import Settings
+
+JSON = "application/json"
+
+
+@dataclass
+class Result:
+    """What a write handler answers: status, body and, for creations, the new Location."""
+
+    status: int
+    body: BaseModel | dict[str, Any] | list[Any] | None = None
+    location: str | None = None
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, BaseModel):
+            return self.body.model_dump_json(by_alias=True).encode()
+        return orjson.dumps(self.body)
+
+
+@dataclass
+class WriteTx:
+    """What a handler gets: the connection (in the open transaction), the caller, and the
+    audit entries it must add for every entity it changes."""
+
+    conn: asyncpg.Connection
+    caller: Caller
+    settings: Settings
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def audit(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
+
+
+Handler = Callable[[WriteTx], Awaitable[Result]]
+
+
+def _response(status: int, body: bytes, headers: dict[str, str], replayed: bool = False) -> Response:
+    out = dict(headers)
+    if replayed:
+        out["Idempotent-Replayed"] = "true"
+    return Response(content=body, status_code=status, headers=out)
+
+
+def _stored_headers(result: Result, body: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if body:
+        headers["content-type"] = JSON
+    if result.location:
+        headers["location"] = result.location
+    return headers
+
+
+class WriteRequest:
+    """FastAPI dependency object for write routes (see `writer`)."""
+
+    write_path = True  # the marker the route-coverage test looks for
+
+    def __init__(self, request: Request, identity: Identity, key: str | None, min_role: Role, body: bytes):
+        self.request = request
+        self.identity = identity
+        self.key = key
+        self.min_role = min_role
+        self.body = body
+        self.db: Database = request.app.state.db
+        self.settings: Settings = request.app.state.settings
+
+    @property
+    def request_id(self) -> str:
+        return str(getattr(self.request.state, "request_id", "-"))
+
+    def _scope(self, caller: Caller) -> store.Scope:
+        assert self.key is not None
+        return store.Scope(caller.tenant_id, caller.user_id, self.request.method, self.request.url.path, self.key)
+
+    def _fingerprint(self) -> bytes:
+        r = self.request
+        return fingerprint(r.method, r.url.path, r.url.query, self.body)
+
+    async def run(self, handler: Handler) -> Response:
+        ttl = self.settings.idempotency_ttl_hours * 3600
+        lock_ms = int(self.settings.idempotency_wait_seconds * 1000) if self.key else None
+        fp = self._fingerprint() if self.key else b""
+        async with self.db.connection() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            committed = False
+            try:
+                await set_tenant(conn, self.identity.tenant_id, lock_ms)
+                caller = await load_caller(conn, self.identity, self.request_id, self.min_role)
+                if self.key is not None:
+                    early = await self._claim(conn, caller, fp, ttl)
+                    if early is not None:
+                        return early
+                wtx = WriteTx(conn, caller, self.settings)
+                try:
+                    result = await handler(wtx)
+                except AppError as exc:
+                    if not exc.kept or self.key is None:
+                        raise
+                    await tx.rollback()
+                    committed = True  # nothing left to roll back
+                    return await self._store_domain_error(caller, fp, ttl, exc)
+                body = result.encode()
+                headers = _stored_headers(result, body)
+                await self._finish(conn, wtx, result.status, headers, body)
+                await tx.commit()
+                committed = True
+                hooks.audit_written(len(wtx.entries))
+                return _response(result.status, body, headers)
+            except asyncpg.exceptions.LockNotAvailableError as exc:
+                hooks.idempotency_lookup("in_progress")
+                raise IdempotencyInProgress(
+                    "A request with this Idempotency-Key is still in progress; retry shortly.",
+                    headers={"Retry-After": "1"},
+                ) from exc
+            except asyncpg.exceptions.DeadlockDetectedError as exc:
+                raise ServiceUnavailable("The write conflicted with another; retry.", retry_after=1) from exc
+            finally:
+                if not committed:
+                    try:
+                        await tx.rollback()
+                    except (*UNAVAILABLE, asyncpg.exceptions.InterfaceError):
+                        pass
+
+    async def _claim(self, conn: asyncpg.Connection, caller: Caller, fp: bytes, ttl: float) -> Response | None:
+        """None when this request owns the key; else the answer for the duplicate."""
+        scope = self._scope(caller)
+        try:
+            if await store.claim(conn, scope, fp, ttl):
+                hooks.idempotency_lookup("miss")
+                return None
+            stored = await store.fetch(conn, scope)
+        except (asyncpg.exceptions.LockNotAvailableError, *UNAVAILABLE):
+            raise
+        except asyncpg.PostgresError:
+            hooks.idempotency_lookup("error")
+            raise
+        if stored is None or stored.status is None:
+            # Cannot normally happen: a claim is only visible once its response is stored.
+            hooks.idempotency_lookup("in_progress")
+            raise IdempotencyInProgress("A request with this key is in progress.", headers={"Retry-After": "1"})
+        if stored.fingerprint != fp:
+            hooks.idempotency_lookup("mismatch")
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used with another request (method, path, query or body)."
+            )
+        hooks.idempotency_lookup("hit")
+        if not self.settings.idempotency_replay_enabled:
+            return None
+        return _response(stored.status, stored.body, stored.headers, replayed=True)
+
+    async def _finish(
+        self, conn: asyncpg.Connection, wtx: WriteTx, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        """Audit entries, then the stored response: last, so the chain lock is held briefly."""
+        caller = wtx.caller
+        if wtx.entries:
+            chain = chain_for(caller.request_id, self.settings.audit_chains)
+            try:
+                await conn.execute(
+                    INSERT_ENTRIES, caller.tenant_id, chain, caller.user_id, caller.request_id,
+                    *entry_arrays(wtx.entries),
+                )
+            except UNAVAILABLE:
+                raise
+            except Exception:
+                hooks.audit_failed()
+                raise
+        if self.key is not None:
+            await conn.execute(store.STORE, *store.store_args(self._scope(caller), status, headers, body))
+
+    async def _store_domain_error(self, caller: Caller, fp: bytes, ttl: float, exc: AppError) -> Response:
+        """A domain answer (404, 409, ...) is kept for the key, but none of the handler's
+        writes are: they were rolled back; the answer is stored in a transaction of its own."""
+        body = problem_body(exc.status, exc.slug, exc.title, exc.detail, self.request.url.path, exc.errors)
+        headers = {"content-type": "application/problem+json", **exc.headers}
+        scope = self._scope(caller)
+        async with self.db.tenant_tx(caller.tenant_id, readonly=False) as conn:
+            if await store.store_new(conn, scope, fp, ttl, exc.status, headers, body):
+                return _response(exc.status, body, headers)
+            stored = await store.fetch(conn, scope)
+        if stored is None or stored.status is None or stored.fingerprint != fp:
+            return _response(exc.status, body, headers)
+        return _response(stored.status, stored.body, stored.headers, replayed=True)
+
+
+async def idempotency_key_header(
+    request: Request,
+    idempotency_key: str | None = Header(
+        default=None,
+        alias=HEADER,
+        description=(
+            "1-255 printable ASCII characters, bare or quoted. A repeat of the same request "
+            "within the retention window (24 h) replays the original response with "
+            "`Idempotent-Replayed: true`; the same key with another request is 422."
+        ),
+    ),
+) -> str | None:
+    key = parse_key(request)
+    if key is None and request.app.state.settings.idempotency_required:
+        raise BadRequest("This deployment requires an Idempotency-Key header on every write.")
+    return key
+
+
+def writer(min_role: Role) -> Callable[..., Awaitable[WriteRequest]]:
+    """The dependency of every write route: `w: WriteRequest = Depends(writer(Role.manager))`."""
+
+    async def dependency(
+        request: Request,
+        identity: Identity = Depends(bearer_identity),
+        key: str | None = Depends(idempotency_key_header),
+    ) -> WriteRequest:
+        return WriteRequest(request, identity, key, min_role, await request.body())
+
+    dependency.write_path = True  # type: ignore[attr-defined]
+    return dependency

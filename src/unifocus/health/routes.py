@@ -1,0 +1,85 @@
+"""Liveness and readiness (contract section 6): no auth, no rate limit, no idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
+
+from unifocus import __version__
+from unifocus.db.migrate import head_revision
+from unifocus.db.pool import Database
+from unifocus.observability import hooks
+
+router = APIRouter(tags=["health"])
+HEAD = head_revision()
+
+
+class Health(BaseModel):
+    status: str
+    timestamp: str
+    uptime: float
+    version: str
+
+
+class Ready(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/health", response_model=Health)
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness: the process answers. Touches no dependency."""
+    return {
+        "status": "ok",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "uptime": round(time.monotonic() - request.app.state.started, 3),
+        "version": __version__,
+    }
+
+
+async def _database(db: Database, timeout: float) -> dict[str, str]:
+    async def probe() -> str | None:
+        async with db.connection() as conn:
+            return await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
+
+    try:
+        version = await asyncio.wait_for(probe(), timeout)
+    except Exception as exc:  # any failure is reported, by name, never raised
+        reason = type(exc).__name__ if not str(exc) else str(exc)
+        return {"database": f"error: {reason[:200]}", "migrations": "error: database unreachable"}
+    migrations = "ok" if version == HEAD else f"error: at {version}, expected {HEAD}"
+    return {"database": "ok", "migrations": migrations}
+
+
+async def _redis(request: Request, timeout: float) -> str:
+    client = getattr(request.app.state, "redis", None)
+    if client is None:
+        return "disabled"
+    try:
+        await asyncio.wait_for(client.ping(), timeout)
+        return "ok"
+    except Exception as exc:
+        return f"error: {(str(exc) or type(exc).__name__)[:200]}"
+
+
+@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: the database answers and is migrated to head. Redis is reported but only
+    feeds rate limits (which fall back to in-process buckets), so it never makes us unready."""
+    state = request.app.state
+    timeout = state.settings.ready_check_timeout_seconds
+    db_checks, redis = await asyncio.gather(_database(state.db, timeout), _redis(request, timeout))
+    checks = {"database": db_checks["database"], "redis": redis, "migrations": db_checks["migrations"]}
+    for name, value in checks.items():
+        if value != "disabled":
+            hooks.readiness(name, value == "ok")
+    if state.draining:
+        return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503)
+    ok = checks["database"] == "ok" and checks["migrations"] == "ok"
+    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)

@@ -1,0 +1,53 @@
+"""Narrow functions the request path calls to count things, so features never import
+prometheus objects directly (and tests can run without a metrics registry)."""
+
+from __future__ import annotations
+
+from unifocus.observability import metrics as m
+
+
+def auth_attempt(result: str) -> None:
+    m.AUTH_ATTEMPTS.labels(result=result).inc()
+
+
+def tenant_scope_violation() -> None:
+    m.TENANT_SCOPE_VIOLATIONS.inc()
+
+
+def idempotency_lookup(outcome: str) -> None:
+    m.IDEMPOTENCY_LOOKUPS.labels(outcome=outcome).inc()
+
+
+def audit_written(count: int) -> None:
+    if count:
+        m.AUDIT_ENTRIES_WRITTEN.inc(count)
+
+
+def audit_failed() -> None:
+    m.AUDIT_WRITE_FAILURES.inc()
+
+
+def punches_created(source: str, count: int = 1) -> None:
+    m.PUNCHES_CREATED.labels(source=source).inc(count)
+
+
+def exception_raised(kind: str) -> None:
+    m.EXCEPTIONS_RAISED.labels(type=kind).inc()
+
+
+def rate_limited(scope: str) -> None:
+    m.RATE_LIMIT_REJECTIONS.labels(scope=scope).inc()
+
+
+def rate_limit_fallback() -> None:
+    m.RATE_LIMIT_FALLBACKS.inc()
+
+
+def readiness(check: str, ok: bool) -> None:
+    m.READINESS_CHECK.labels(check=check).set(1 if ok else 0)
+
+
+def job_run(job: str, ok: bool, finished_at: float) -> None:
+    m.JOB_RUNS.labels(job=job, result="success" if ok else "failure").inc()
+    if ok:
+        m.JOB_LAST_SUCCESS.labels(job=job).set(finished_at)

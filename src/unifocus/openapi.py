@@ -1,0 +1,47 @@
+"""Problem responses documented on every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="A URI naming the problem; ends in a stable slug.")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request: invalid JSON, a bad cursor, or a malformed `Idempotency-Key`.",
+    401: "Missing, malformed, expired or otherwise invalid bearer token, or unknown user.",
+    403: "The caller's role does not allow this, or the user is deactivated.",
+    404: "No such id in the caller's tenant (an id of another tenant is also 404).",
+    409: "State conflict, or `idempotency-request-in-progress` (with `Retry-After`).",
+    413: "The request body is too large.",
+    422: "Invalid body or parameters, or `idempotency-key-reused` with another request.",
+    429: "Rate limited; see `Retry-After` and the `RateLimit-*` headers.",
+    503: "A dependency (the database) is unavailable; see `Retry-After`.",
+}
+
+
+def errors(*codes: int, write: bool = False) -> dict[int | str, dict[str, Any]]:
+    wanted = {400, 401, 403, 422, 429, 503, *codes}
+    if write:
+        wanted |= {409, 413}
+    return {
+        code: {"model": Problem, "description": _DESCRIPTIONS[code],
+               "content": {"application/problem+json": {}}}
+        for code in sorted(wanted)
+    }

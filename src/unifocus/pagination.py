@@ -1,0 +1,63 @@
+"""Keyset pagination: opaque cursors over (created_at, id), newest first."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import orjson
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from unifocus.errors import BadRequest
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+def encode_cursor(created_at: datetime, row_id: UUID) -> str:
+    raw = orjson.dumps([created_at.isoformat(), str(row_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
+    if cursor is None:
+        return None
+    try:
+        if len(cursor) > 200:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, rid = orjson.loads(raw)
+        return datetime.fromisoformat(ts), UUID(rid)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise BadRequest("The cursor is not valid.") from exc
+
+
+class PageParams:
+    """`?limit=&cursor=` for every list route."""
+
+    def __init__(
+        self,
+        limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-500)."),
+        cursor: str | None = Query(None, max_length=200, description="Opaque cursor from `nextCursor`."),
+    ) -> None:
+        self.limit = limit
+        self.after = decode_cursor(cursor)
+
+
+def page_of(rows: list[Any], limit: int, convert: Any) -> dict[str, Any]:
+    """`rows` were fetched with LIMIT limit+1, newest first; the extra row means more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+    return {"items": [convert(r) for r in rows], "next_cursor": nxt}

@@ -1,0 +1,104 @@
+"""Every setting of the service, read from the environment, with its default.
+
+The README's configuration table is the user-facing copy of this file: keep them in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UNIFOCUS_", extra="ignore", populate_by_name=True)
+
+    # --- database -------------------------------------------------------------------------
+    # The owner connection: migrations, backups and the CLI's admin work run with it. When it
+    # is unset, `unifocus serve` starts an embedded PostgreSQL under data_dir.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # The runtime connection. Unset: derived from DATABASE_URL with the user replaced by
+    # app_db_role (and app_db_password), so the service never runs as the table owner.
+    app_database_url: str | None = None
+    app_db_role: str = "unifocus_app"
+    app_db_password: str | None = None
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    # A request that needs the database answers 503 after this many seconds, never hangs.
+    db_timeout_seconds: float = 5.0
+    # 0 disables asyncpg's prepared-statement cache (required behind PgBouncer in
+    # transaction pooling mode).
+    db_statement_cache_size: int = 100
+
+    # --- redis ----------------------------------------------------------------------------
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_timeout_seconds: float = 0.5
+
+    # --- files ----------------------------------------------------------------------------
+    data_dir: Path = Path(".unifocus")
+
+    # --- auth -----------------------------------------------------------------------------
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: str = "RS256,ES256"
+    tenant_claim: str = "tenant_id"
+    jwt_leeway_seconds: int = 30
+    token_ttl_minutes: int = 60
+
+    # --- idempotency ----------------------------------------------------------------------
+    idempotency_required: bool = False
+    idempotency_ttl_hours: float = 24.0
+    idempotency_cleanup_cron: str = "0 2 * * *"
+    idempotency_cleanup_batch: int = 5000
+    # How long a duplicate waits for the in-flight original before it gets 409.
+    idempotency_wait_seconds: float = 2.0
+    # Turning this off breaks the contract; it exists so `unifocus gate verify` can be shown
+    # to catch a broken deployment.
+    idempotency_replay_enabled: bool = True
+
+    # --- audit ----------------------------------------------------------------------------
+    # Appends are chained per (tenant, chain); several chains let one tenant's writers
+    # commit in parallel. Verification walks each chain.
+    audit_chains: int = 8
+    audit_export_dir: Path | None = None
+    audit_export_cron: str = "30 2 * * *"
+
+    # --- exceptions sweep -----------------------------------------------------------------
+    exception_sweep_cron: str = "*/5 * * * *"
+    scheduler_enabled: bool = True
+
+    # --- rate limits ----------------------------------------------------------------------
+    rate_limit_enabled: bool = True
+    rate_limit_user_capacity: int = 600
+    rate_limit_user_refill_per_second: float = 10.0
+    rate_limit_tenant_capacity: int = 3000
+    rate_limit_tenant_refill_per_second: float = 50.0
+
+    # --- requests -------------------------------------------------------------------------
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+
+    # --- observability --------------------------------------------------------------------
+    metrics_token: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # --- server ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    shutdown_grace_seconds: float = 20.0
+    ready_check_timeout_seconds: float = 1.5
+
+    @property
+    def audit_export_enabled(self) -> bool:
+        return self.audit_export_dir is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

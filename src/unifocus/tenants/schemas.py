@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field, field_validator
+
+from unifocus.schemas import ApiModel, InputModel
+from unifocus.timezones import check_timezone
+
+Minutes = Field(ge=0, le=1440)
+
+
+class Policy(ApiModel):
+    """Exception rule parameters (contract section 5), minutes."""
+
+    late_grace_minutes: int = Field(5, ge=0, le=1440)
+    early_departure_grace_minutes: int = Field(5, ge=0, le=1440)
+    early_clock_in_window_minutes: int = Field(60, ge=0, le=1440)
+    missed_punch_after_minutes: int = Field(60, ge=0, le=1440)
+    max_break_minutes: int = Field(60, ge=0, le=1440)
+    overtime_threshold_minutes: int = Field(15, ge=0, le=1440)
+
+
+class PolicyPatch(InputModel):
+    late_grace_minutes: int | None = Field(None, ge=0, le=1440)
+    early_departure_grace_minutes: int | None = Field(None, ge=0, le=1440)
+    early_clock_in_window_minutes: int | None = Field(None, ge=0, le=1440)
+    missed_punch_after_minutes: int | None = Field(None, ge=0, le=1440)
+    max_break_minutes: int | None = Field(None, ge=0, le=1440)
+    overtime_threshold_minutes: int | None = Field(None, ge=0, le=1440)
+
+
+class Tenant(ApiModel):
+    id: UUID
+    name: str
+    timezone: str
+    policy: Policy
+
+
+class TenantPatch(InputModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(None, max_length=64)
+    policy: PolicyPatch | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return check_timezone(value)
