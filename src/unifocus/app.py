@@ -15,6 +15,7 @@ from unifocus.auth.tokens import TokenVerifier
 from unifocus.db.pool import Database
 from unifocus.db.urls import app_url
 from unifocus.errors import install_error_handlers
+from unifocus.jobs.registry import build_scheduler
 from unifocus.observability.requestid import RequestIdMiddleware
 from unifocus.settings import Settings, get_settings
 
@@ -58,9 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.open()
+        scheduler = build_scheduler(app.state.db, settings) if settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await app.state.db.close()
 
     app = FastAPI(title="Unifocus API", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+
+.PHONY: install run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## the service with demo data on an embedded PostgreSQL (or DATABASE_URL's)
+run: install
+	$(VENV)/bin/unifocus demo
+
+## ruff, mypy and every test
+test: install lint typecheck
+	$(PYTEST) -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+## one gate of the production-readiness gate alone
+test-tenants: install
+	$(PYTEST) -q -m tenants
+test-idempotency: install
+	$(PYTEST) -q -m idempotency
+test-audit: install
+	$(PYTEST) -q -m audit
+test-health: install
+	$(PYTEST) -q -m health
+test-alerts: install
+	$(PYTEST) -q -m alerts
+
+clean:
+	rm -rf $(VENV) .unifocus .mypy_cache .ruff_cache

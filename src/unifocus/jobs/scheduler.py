@@ -1,0 +1,99 @@
+"""An in-process cron scheduler whose jobs run in exactly one replica at a time.
+
+Every replica runs the same schedule; when a job is due, each tries a PostgreSQL advisory
+lock for it, held by an open transaction on a dedicated connection (transaction-scoped, so
+it is safe behind PgBouncer's transaction pooling). The replica that gets it runs the job;
+the others skip this occurrence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from croniter import croniter
+
+from unifocus.db.pool import Database
+from unifocus.observability import hooks
+
+log = logging.getLogger("unifocus.jobs")
+
+JobFn = Callable[[Database], Awaitable[int]]
+
+
+@dataclass
+class Job:
+    name: str
+    cron: str
+    fn: JobFn
+
+
+async def run_exclusive(db: Database, name: str, fn: JobFn) -> int | None:
+    """Run `fn` if no other replica is running job `name`; None when it was skipped."""
+    async with db.connection() as lock_conn:
+        async with lock_conn.transaction():
+            got = await lock_conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"unifocus.job:{name}"
+            )
+            if not got:
+                log.info("job %s is running in another replica; skipped", name)
+                return None
+            try:
+                result = await fn(db)
+            except Exception:
+                hooks.job_run(name, False, time.time())
+                log.exception("job %s failed", name)
+                raise
+            hooks.job_run(name, True, time.time())
+            log.info("job %s done: %s", name, result)
+            return result
+
+
+class Scheduler:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.jobs: list[Job] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, name: str, cron: str, fn: JobFn) -> None:
+        if not croniter.is_valid(cron):
+            raise ValueError(f"job {name}: invalid cron expression {cron!r}")
+        self.jobs.append(Job(name, cron, fn))
+
+    def start(self) -> None:
+        if self.jobs:
+            self._task = asyncio.create_task(self._loop(), name="unifocus-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        now = datetime.now(UTC)
+        due = {job.name: croniter(job.cron, now).get_next(datetime) for job in self.jobs}
+        while True:
+            name = min(due, key=lambda n: due[n])
+            delay = (due[name] - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(min(delay, 60))
+                continue
+            job = next(j for j in self.jobs if j.name == name)
+            due[name] = croniter(job.cron, datetime.now(UTC)).get_next(datetime)
+            try:
+                await run_exclusive(self.db, job.name, job.fn)
+            except Exception:  # logged and counted in run_exclusive; the loop goes on
+                pass
+
+
+async def tenant_ids(db: Database) -> list[object]:
+    """Every tenant id (the jobs' only cross-tenant read; see unifocus_tenant_ids())."""
+    async with db.connection() as conn:
+        return [r[0] for r in await conn.fetch("SELECT unifocus_tenant_ids()")]
