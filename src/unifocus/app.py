@@ -44,10 +44,11 @@ transaction.
 def _routers() -> list[Any]:
     from unifocus.employees.routes import router as employees
     from unifocus.health.routes import router as health
+    from unifocus.schedules.routes import router as schedules
     from unifocus.tenants.routes import router as tenants
     from unifocus.users.routes import router as users
 
-    return [health, tenants, users, employees]
+    return [health, tenants, users, employees, schedules]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

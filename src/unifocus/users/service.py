@@ -10,7 +10,7 @@ import asyncpg
 from unifocus.audit.writer import AuditEntry
 from unifocus.auth.context import Caller, guard
 from unifocus.db.writepath import WriteTx
-from unifocus.errors import Conflict, NotFound, Unprocessable
+from unifocus.errors import Conflict, NotFound
 from unifocus.pagination import PageParams, page_of
 from unifocus.users.schemas import User, UserCreate, UserPatch
 
@@ -52,8 +52,7 @@ async def _check_employee(tx: WriteTx, employee_id: UUID | None) -> None:
         "SELECT 1 FROM employees WHERE tenant_id = $1 AND id = $2", tx.caller.tenant_id, employee_id
     )
     if not found:
-        raise Unprocessable("employeeId names no employee of this tenant.",
-                            errors=[{"field": "employeeId", "message": "unknown employee"}])
+        raise NotFound("employeeId names no employee of this tenant.")
 
 
 async def create(tx: WriteTx, body: UserCreate) -> User:

@@ -1,0 +1,163 @@
+"""Schedules (an employee's date range) and their weekly shifts. Deletes are soft: punches
+stay attributed to the shifts they were matched with."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from unifocus.audit.writer import AuditEntry
+from unifocus.auth.context import Caller, guard
+from unifocus.db.writepath import WriteTx
+from unifocus.errors import Conflict, Forbidden, NotFound
+from unifocus.pagination import PageParams, page_of
+from unifocus.schedules.occurrences import WeeklyShift, overlaps
+from unifocus.schedules.schemas import Schedule, ScheduleCreate, Shift, ShiftCreate
+
+SCHEDULE_COLS = "tenant_id, id, employee_id, name, start_date, end_date, created_at"
+SHIFT_COLS = "tenant_id, id, schedule_id, day_of_week, start_time, end_time, created_at"
+
+
+def to_shift(row: Any) -> Shift:
+    return Shift(id=row["id"], schedule_id=row["schedule_id"], day_of_week=row["day_of_week"],
+                 start_time=row["start_time"], end_time=row["end_time"])
+
+
+def to_schedule(row: Any, shifts: list[Shift]) -> Schedule:
+    return Schedule(id=row["id"], employee_id=row["employee_id"], name=row["name"],
+                    start_date=row["start_date"], end_date=row["end_date"], shifts=shifts)
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return dict(model.model_dump(mode="json", by_alias=True))
+
+
+def _visible_to(caller: Caller, employee_id: UUID) -> bool:
+    return caller.is_staff() or caller.employee_id == employee_id
+
+
+async def _shifts(conn: asyncpg.Connection, caller: Caller, schedule_ids: list[UUID]) -> dict[UUID, list[Shift]]:
+    rows = await conn.fetch(
+        f"SELECT {SHIFT_COLS} FROM shifts WHERE tenant_id = $1 AND schedule_id = ANY($2::uuid[]) "  # noqa: S608
+        "AND deleted_at IS NULL ORDER BY day_of_week, start_time, id",
+        caller.tenant_id, schedule_ids,
+    )
+    out: dict[UUID, list[Shift]] = {sid: [] for sid in schedule_ids}
+    for row in rows:
+        out[row["schedule_id"]].append(to_shift(guard(caller, row)))
+    return out
+
+
+async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock: bool = False) -> Schedule:
+    row = await conn.fetchrow(
+        f"SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 AND id = $2 "  # noqa: S608
+        "AND deleted_at IS NULL" + (" FOR UPDATE" if lock else ""),
+        caller.tenant_id, schedule_id,
+    )
+    if row is None or not _visible_to(caller, row["employee_id"]):
+        raise NotFound("No schedule with this id.")
+    guard(caller, row)
+    return to_schedule(row, (await _shifts(conn, caller, [schedule_id]))[schedule_id])
+
+
+async def list_page(
+    conn: asyncpg.Connection, caller: Caller, page: PageParams,
+    employee_id: UUID | None, from_date: date | None, to_date: date | None,
+) -> dict[str, Any]:
+    if not caller.is_staff():
+        if employee_id is not None and employee_id != caller.employee_id:
+            raise Forbidden("Employees can read only their own schedules.")
+        employee_id = caller.employee_id
+        if employee_id is None:
+            return {"items": [], "next_cursor": None}
+    after = page.after
+    rows = await conn.fetch(
+        f"SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 AND deleted_at IS NULL "  # noqa: S608
+        "AND ($2::uuid IS NULL OR employee_id = $2) "
+        "AND ($3::date IS NULL OR end_date >= $3) AND ($4::date IS NULL OR start_date <= $4) "
+        "AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) "
+        "ORDER BY created_at DESC, id DESC LIMIT $7",
+        caller.tenant_id, employee_id, from_date, to_date,
+        after[0] if after else None, after[1] if after else None, page.limit + 1,
+    )
+    rows = [guard(caller, r) for r in rows]
+    shifts = await _shifts(conn, caller, [r["id"] for r in rows])
+    return page_of(rows, page.limit, lambda r: to_schedule(r, shifts[r["id"]]))
+
+
+async def _lock_employee(tx: WriteTx, employee_id: UUID) -> None:
+    """Serialises schedule changes of one employee (overlap checks stay true under races)."""
+    found = await tx.conn.fetchval(
+        "SELECT 1 FROM employees WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tx.caller.tenant_id, employee_id
+    )
+    if not found:
+        raise NotFound("employeeId names no employee of this tenant.")
+
+
+def _weekly(shift: Shift | ShiftCreate, shift_id: UUID, schedule_id: UUID) -> WeeklyShift:
+    return WeeklyShift(shift_id, schedule_id, shift.day_of_week, shift.start_time, shift.end_time)
+
+
+async def _insert_shift(tx: WriteTx, schedule: Schedule, body: ShiftCreate) -> Shift:
+    new = _weekly(body, uuid4(), schedule.id)
+    existing = [_weekly(s, s.id, schedule.id) for s in schedule.shifts]
+    if overlaps(existing, new):
+        raise Conflict("This shift overlaps another shift of the schedule.")
+    row = await tx.conn.fetchrow(
+        f"INSERT INTO shifts (tenant_id, id, schedule_id, day_of_week, start_time, end_time) "  # noqa: S608
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SHIFT_COLS}",
+        tx.caller.tenant_id, new.id, schedule.id, body.day_of_week, body.start_time, body.end_time,
+    )
+    shift = to_shift(row)
+    tx.audit(AuditEntry("Shift", "created", shift.id, None, _json(shift), employee_id=schedule.employee_id))
+    schedule.shifts.append(shift)
+    return shift
+
+
+async def create(tx: WriteTx, body: ScheduleCreate) -> Schedule:
+    await _lock_employee(tx, body.employee_id)
+    clash = await tx.conn.fetchval(
+        "SELECT id FROM schedules WHERE tenant_id = $1 AND employee_id = $2 AND deleted_at IS NULL "
+        "AND start_date <= $4 AND end_date >= $3 LIMIT 1",
+        tx.caller.tenant_id, body.employee_id, body.start_date, body.end_date,
+    )
+    if clash:
+        raise Conflict(f"The employee already has schedule {clash} overlapping these dates.")
+    row = await tx.conn.fetchrow(
+        f"INSERT INTO schedules (tenant_id, id, employee_id, name, start_date, end_date) "  # noqa: S608
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SCHEDULE_COLS}",
+        tx.caller.tenant_id, uuid4(), body.employee_id, body.name, body.start_date, body.end_date,
+    )
+    schedule = to_schedule(row, [])
+    tx.audit(AuditEntry("Schedule", "created", schedule.id, None,
+                        _json(schedule.model_copy(update={"shifts": []})), employee_id=schedule.employee_id))
+    for shift in body.shifts:
+        await _insert_shift(tx, schedule, shift)
+    return schedule
+
+
+async def delete(tx: WriteTx, schedule_id: UUID) -> None:
+    schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    await tx.conn.execute(
+        "UPDATE schedules SET deleted_at = now() WHERE tenant_id = $1 AND id = $2", tx.caller.tenant_id, schedule_id
+    )
+    tx.audit(AuditEntry("Schedule", "deleted", schedule_id, _json(schedule), None, employee_id=schedule.employee_id))
+
+
+async def add_shift(tx: WriteTx, schedule_id: UUID, body: ShiftCreate) -> Shift:
+    schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    return await _insert_shift(tx, schedule, body)
+
+
+async def delete_shift(tx: WriteTx, schedule_id: UUID, shift_id: UUID) -> None:
+    schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    shift = next((s for s in schedule.shifts if s.id == shift_id), None)
+    if shift is None:
+        raise NotFound("No shift with this id in this schedule.")
+    await tx.conn.execute(
+        "UPDATE shifts SET deleted_at = now() WHERE tenant_id = $1 AND id = $2", tx.caller.tenant_id, shift_id
+    )
+    tx.audit(AuditEntry("Shift", "deleted", shift_id, _json(shift), None, employee_id=schedule.employee_id))
