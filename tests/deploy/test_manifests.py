@@ -239,8 +239,10 @@ def test_api_pods_use_the_runtime_role_and_the_job_the_owner() -> None:
         return {e["name"]: e for e in container.get("env", [])}
 
     api = env_names(_deployment())
-    assert "DATABASE_URL" not in api, "API pods must not hold the owner's credentials"
     assert api["UNIFOCUS_APP_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "UNIFOCUS_APP_DATABASE_URL"
+    # `serve` needs DATABASE_URL set (else it starts an embedded PostgreSQL): it must be the
+    # runtime role's URL, never the owner's secret key.
+    assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "UNIFOCUS_APP_DATABASE_URL"
     assert _resource("ConfigMap")["data"]["UNIFOCUS_MIGRATE_ON_START"] == "false"
 
     job = _resource("Job", "unifocus-migrate")
@@ -351,7 +353,12 @@ def test_compose_services_and_ordering() -> None:
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "redis" in api["depends_on"]
     assert api["environment"]["UNIFOCUS_MIGRATE_ON_START"] == "false"
-    assert "DATABASE_URL" not in api["environment"], "the API connects as the runtime role only"
+    env = api["environment"]
+    # Runtime role only; DATABASE_URL is set (serve would start an embedded server without it)
+    # but to the runtime role's URL, not the owner's.
+    assert env["DATABASE_URL"] == env["UNIFOCUS_APP_DATABASE_URL"]
+    assert env["DATABASE_URL"].startswith("postgresql://unifocus_app:")
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgresql://unifocus:")
     health = api["healthcheck"]
     assert "/ready" in " ".join(health["test"])
     assert health["interval"] == f"{HEALTH['interval']}s"
