@@ -1,0 +1,150 @@
+"""Weekly shift patterns turned into concrete, DST-correct shift occurrences.
+
+Pure logic: no database, no I/O. Every instant produced here is an aware UTC datetime, and
+every minute figure is real elapsed time (a 22:00-06:00 shift is 420 minutes on a
+spring-forward night and 540 on a fall-back night).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+SECONDS_PER_DAY = 24 * 3600
+SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class WeeklyShift:
+    """One shift of a schedule's weekly pattern (wall-clock times in the employee's zone)."""
+
+    id: UUID
+    schedule_id: UUID
+    day_of_week: int  # ISO: 1 = Monday .. 7 = Sunday
+    start_time: time
+    end_time: time
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.day_of_week <= 7:
+            raise ValueError(f"day_of_week must be 1..7 (ISO), got {self.day_of_week}")
+
+    @property
+    def overnight(self) -> bool:
+        """`end_time <= start_time` means the shift ends on the next local day (contract)."""
+        return self.end_time <= self.start_time
+
+
+@dataclass(frozen=True)
+class ScheduleSpan:
+    """A schedule: its weekly pattern applies on every date of [start_date, end_date]."""
+
+    id: UUID
+    start_date: date
+    end_date: date
+    shifts: Sequence[WeeklyShift] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One concrete shift: `shift_date` is the local date it starts (overnight included)."""
+
+    shift_id: UUID
+    shift_date: date
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC
+
+    @property
+    def scheduled_minutes(self) -> int:
+        """Real elapsed minutes between start and end (DST transitions included)."""
+        return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the occurrence, used in exception dedupe keys."""
+        return f"occ:{self.shift_id}:{self.shift_date.isoformat()}"
+
+
+def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """Convert a local wall-clock time to UTC.
+
+    Uses PEP 495 semantics with fold=0: an ambiguous time (fall-back hour) takes its FIRST
+    occurrence (the pre-transition offset); a nonexistent time (spring-forward gap) is
+    interpreted with the pre-transition offset, which moves it FORWARD by the gap length
+    (02:30 on a US spring-forward day becomes 03:30 daylight time).
+    """
+    naive = datetime.combine(day, wall.replace(tzinfo=None))
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def occurrence_of(shift: WeeklyShift, day: date, tz: ZoneInfo) -> Occurrence:
+    """The occurrence of `shift` starting on local date `day` (the weekday is not checked)."""
+    end_day = day + timedelta(days=1) if shift.overnight else day
+    return Occurrence(
+        shift_id=shift.id,
+        shift_date=day,
+        start=local_to_utc(day, shift.start_time, tz),
+        end=local_to_utc(end_day, shift.end_time, tz),
+    )
+
+
+def occurrences(
+    schedules: Iterable[ScheduleSpan], tz: ZoneInfo, from_date: date, to_date: date
+) -> list[Occurrence]:
+    """All occurrences whose start date lies in [from_date, to_date] (both inclusive) and in
+    their schedule's [start_date, end_date], sorted by (start, shift_id).
+
+    Wall times are read in `tz` (the employee's zone, else the tenant's; the caller decides).
+    DST: see `local_to_utc` (gap times move forward, ambiguous times take the first instant).
+    An overnight occurrence belongs to the date it starts, so a caller that needs everything
+    overlapping a date range should widen `from_date` by one day.
+    """
+    found: list[Occurrence] = []
+    for schedule in schedules:
+        first = max(schedule.start_date, from_date)
+        last = min(schedule.end_date, to_date)
+        by_weekday: dict[int, list[WeeklyShift]] = {}
+        for shift in schedule.shifts:
+            by_weekday.setdefault(shift.day_of_week, []).append(shift)
+        day = first
+        while day <= last:
+            for shift in by_weekday.get(day.isoweekday(), []):
+                found.append(occurrence_of(shift, day, tz))
+            day += timedelta(days=1)
+    found.sort(key=lambda o: (o.start, str(o.shift_id)))
+    return found
+
+
+def _week_interval(shift: WeeklyShift) -> tuple[int, int]:
+    """[start, end) in seconds from Monday 00:00 of the pattern week; end may pass the week."""
+    start = (shift.day_of_week - 1) * SECONDS_PER_DAY + _seconds(shift.start_time)
+    length = _seconds(shift.end_time) - _seconds(shift.start_time)
+    if shift.overnight:
+        length += SECONDS_PER_DAY
+    return start, start + length
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def overlaps(shifts: Iterable[WeeklyShift], new: WeeklyShift) -> bool:
+    """Whether `new` overlaps any of `shifts` in the weekly pattern.
+
+    Compared as half-open intervals over a 7-day week in wall-clock time, so a Sunday
+    overnight shift wraps onto Monday morning; touching (one ends exactly when the other
+    starts) is not an overlap. A shift with the same id as `new` is skipped (re-validation).
+    """
+    week = SECONDS_PER_WEEK
+    new_start, new_end = _week_interval(new)
+    for shift in shifts:
+        if shift.id == new.id:
+            continue
+        start, end = _week_interval(shift)
+        # Shift the existing interval by -1, 0, +1 weeks to catch the Sunday->Monday wrap.
+        for offset in (-week, 0, week):
+            if start + offset < new_end and new_start < end + offset:
+                return True
+    return False
