@@ -51,16 +51,20 @@ def migrate() -> None:
     typer.echo("migrations at head")
 
 
-def _prepare_env(settings: Settings, url: str, workers: int) -> None:
+def _prepare_env(settings: Settings, url: str | None, workers: int) -> None:
     """Workers are separate processes: hand them the resolved URLs and a metrics dir."""
-    os.environ["DATABASE_URL"] = url
-    os.environ["UNIFOCUS_APP_DATABASE_URL"] = app_url(settings, url)
+    if url is not None:
+        os.environ["DATABASE_URL"] = url
+        os.environ["UNIFOCUS_APP_DATABASE_URL"] = app_url(settings, url)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics_dir = Path(settings.data_dir).resolve() / "metrics"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
-        for stale in metrics_dir.glob("*.db"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(settings.data_dir).resolve() / "metrics")
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # Files of a previous run's processes would be summed with ours (pids repeat in a
+        # restarted container): start from an empty directory.
+        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+        for stale in Path(metrics_dir).glob("*.db"):
             stale.unlink()
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     get_settings.cache_clear()
 
 
@@ -90,9 +94,13 @@ def serve(
 ) -> None:
     """Run the API. Migrates on start; embedded PostgreSQL when DATABASE_URL is unset."""
     settings = get_settings()
-    url = owner_url(settings)
-    if os.environ.get("UNIFOCUS_MIGRATE_ON_START", "true").lower() != "false":
-        _migrate(settings, url)
+    url: str | None = None
+    if settings.database_url or not settings.app_database_url:
+        url = owner_url(settings)
+        if os.environ.get("UNIFOCUS_MIGRATE_ON_START", "true").lower() != "false":
+            _migrate(settings, url)
+    # else: only the runtime role's URL is configured (production pods): never start an
+    # embedded server, never migrate (the migration job does, as the owner).
     _prepare_env(settings, url, workers or settings.workers)
     _run_server(host, port, workers)
 
@@ -174,9 +182,11 @@ def token(
 def _mount_feature_commands() -> None:
     from unifocus.audit.cli import app as audit_app
     from unifocus.idempotency.cli import app as idempotency_app
+    from unifocus.timeexceptions.cli import app as exceptions_app
 
     main_app.add_typer(idempotency_app, name="idempotency")
     main_app.add_typer(audit_app, name="audit")
+    main_app.add_typer(exceptions_app, name="exceptions")
 
 
 def main() -> None:

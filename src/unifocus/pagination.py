@@ -55,9 +55,10 @@ class PageParams:
         self.after = decode_cursor(cursor)
 
 
-def page_of(rows: list[Any], limit: int, convert: Any) -> dict[str, Any]:
-    """`rows` were fetched with LIMIT limit+1, newest first; the extra row means more."""
+def page_of(rows: list[Any], limit: int, convert: Any, key: str = "created_at") -> dict[str, Any]:
+    """`rows` were fetched with LIMIT limit+1, newest first by (`key`, id); the extra row
+    means there is a next page."""
     more = len(rows) > limit
     rows = rows[:limit]
-    nxt = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+    nxt = encode_cursor(rows[-1][key], rows[-1]["id"]) if more and rows else None
     return {"items": [convert(r) for r in rows], "next_cursor": nxt}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from unifocus.audit.export import nightly_export
 from unifocus.db.pool import Database
 from unifocus.idempotency.cleanup import cleanup_expired, refresh_stats
 from unifocus.jobs.scheduler import Scheduler
 from unifocus.settings import Settings
+from unifocus.timeexceptions.sweep import sweep
 
 
 def build_scheduler(db: Database, settings: Settings) -> Scheduler:
@@ -13,4 +15,7 @@ def build_scheduler(db: Database, settings: Settings) -> Scheduler:
     batch = settings.idempotency_cleanup_batch
     scheduler.add("idempotency-cleanup", settings.idempotency_cleanup_cron, lambda d: cleanup_expired(d, batch))
     scheduler.add("table-stats", "* * * * *", refresh_stats)
+    scheduler.add("exception-sweep", settings.exception_sweep_cron, lambda d: sweep(d, chains=settings.audit_chains))
+    if settings.audit_export_enabled:
+        scheduler.add("audit-export", settings.audit_export_cron, lambda d: nightly_export(d, settings))
     return scheduler

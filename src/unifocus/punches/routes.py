@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+from starlette.responses import Response
+
+from unifocus.auth.roles import Role
+from unifocus.db.readpath import ReadTx, reader
+from unifocus.db.writepath import Result, WriteRequest, WriteTx, writer
+from unifocus.errors import Forbidden
+from unifocus.openapi import errors
+from unifocus.pagination import Page, PageParams
+from unifocus.punches import batch, service
+from unifocus.punches.schemas import (
+    BatchRequest,
+    BatchResponse,
+    Punch,
+    PunchCreate,
+    PunchCreated,
+    PunchSource,
+)
+
+router = APIRouter(prefix="/api", tags=["punches"])
+
+
+def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
+    if body.source is PunchSource.manual and not tx.caller.is_staff():
+        raise Forbidden("Manual punches need the manager role.")
+    return body.source or (PunchSource.device if body.device else PunchSource.api)
+
+
+@router.post("/punches", status_code=201, response_model=PunchCreated, responses=errors(404, write=True))
+async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
+    """Record a punch. Out-of-sequence punches are accepted and flagged; the answer lists the
+    exceptions the punch raised. Employees punch only for themselves (403). A repeated
+    `device` + `clientPunchId` answers 200 with the stored punch. More than 5 minutes in the
+    future: 422."""
+
+    async def run(tx: WriteTx) -> Result:
+        source = _source(body, tx)
+        service.check_may_punch_for(tx.caller, body.employee_id)
+        if body.client_punch_id:
+            existing = await service.find_by_client_id(tx, body.device, body.client_punch_id)
+            if existing is not None:
+                return Result(200, existing, f"/api/punches/{existing.id}")
+        punch = await service.record(tx, body, source)
+        return Result(201, punch, f"/api/punches/{punch.id}")
+
+    return await w.run(run)
+
+
+@router.post("/punches/batch", response_model=BatchResponse, responses=errors(write=True))
+async def create_batch(body: BatchRequest, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
+    """An offline device's punches (at most 500), each stored on its own: one result per item,
+    in order: `created`, `duplicate` (same device + clientPunchId already stored) or
+    `rejected` (malformed item, or an employee not found in this tenant)."""
+
+    async def run(tx: WriteTx) -> Result:
+        results = await batch.record_batch(tx, body.punches)
+        return Result(200, BatchResponse(results=results))
+
+    return await w.run(run)
+
+
+@router.get("/punches", response_model=Page[Punch], responses=errors())
+async def list_punches(
+    page: PageParams = Depends(),
+    employee_id: UUID | None = Query(None, alias="employeeId"),
+    start: AwareDatetime | None = Query(None, alias="from", description="Instant, inclusive."),
+    end: AwareDatetime | None = Query(None, alias="to", description="Instant, exclusive."),
+    r: ReadTx = Depends(reader(Role.employee)),
+) -> dict:
+    """Punches, newest first by timestamp. Employees see only their own."""
+    return await service.list_page(r.conn, r.caller, page, employee_id, start, end)
+
+
+@router.get("/punches/{punch_id}", response_model=Punch, responses=errors(404))
+async def get_punch(punch_id: UUID, r: ReadTx = Depends(reader(Role.employee))) -> Punch:
+    return await service.get(r.conn, r.caller, punch_id)
+
+
+@router.delete("/punches/{punch_id}", status_code=204, responses=errors(404, write=True))
+async def void_punch(
+    punch_id: UUID,
+    reason: str = Query(..., min_length=1, max_length=500, description="Why the punch is voided (required)."),
+    w: WriteRequest = Depends(writer(Role.manager)),
+) -> Response:
+    """Void a punch (manager+): the row stays, marked and audited with the reason; its
+    occurrence is re-evaluated and pending exceptions whose cause is gone are withdrawn."""
+
+    async def run(tx: WriteTx) -> Result:
+        await service.void(tx, punch_id, reason)
+        return Result(204)
+
+    return await w.run(run)
+

@@ -1,0 +1,136 @@
+"""Punches: facts from clocks. Out-of-sequence punches are accepted and flagged by the
+exception engine in the punch's own transaction; only malformed input is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from unifocus.audit.writer import AuditEntry
+from unifocus.auth.context import Caller, guard
+from unifocus.db.writepath import WriteTx
+from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
+from unifocus.observability import hooks
+from unifocus.pagination import PageParams, page_of
+from unifocus.punches.schemas import Punch, PunchCreate, PunchCreated, PunchSource
+from unifocus.timeexceptions import engine
+from unifocus.timeexceptions.pairing import PunchFact
+from unifocus.timeexceptions.schemas import TimeException
+
+PUNCH_COLS = (
+    "tenant_id, id, employee_id, type, ts, received_at, device, client_punch_id, source, "
+    "shift_id, shift_date, voided, void_reason"
+)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def to_punch(row: Any) -> Punch:
+    return Punch(
+        id=row["id"], employee_id=row["employee_id"], type=row["type"], timestamp=row["ts"],
+        received_at=row["received_at"], device=row["device"], client_punch_id=row["client_punch_id"],
+        source=row["source"], shift_id=row["shift_id"], shift_date=row["shift_date"],
+        voided=row["voided"], void_reason=row["void_reason"],
+    )
+
+
+def _json(p: Punch) -> dict[str, Any]:
+    return dict(p.model_dump(mode="json", by_alias=True))
+
+
+def to_exception(row: Any) -> TimeException:
+    return TimeException.model_validate(engine.exception_json(row))
+
+
+def check_may_punch_for(caller: Caller, employee_id: UUID) -> None:
+    if not caller.is_staff() and caller.employee_id != employee_id:
+        raise Forbidden("Employees may punch only for their own employee record.")
+
+
+async def find_by_client_id(tx: WriteTx, device: str | None, client_punch_id: str) -> Punch | None:
+    row = await tx.conn.fetchrow(
+        f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 AND coalesce(device, '') = $2 "  # noqa: S608
+        "AND client_punch_id = $3",
+        tx.caller.tenant_id, device or "", client_punch_id,
+    )
+    return to_punch(guard(tx.caller, row)) if row else None
+
+
+async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCreated:
+    """Insert one punch, attribute it to an occurrence, and raise what it causes."""
+    now = datetime.now(UTC)
+    ts = body.timestamp.astimezone(UTC)
+    if ts > now + FUTURE_TOLERANCE:
+        raise Unprocessable("The punch is more than 5 minutes in the future.",
+                            errors=[{"field": "timestamp", "message": "more than 5 minutes in the future"}])
+    ctx = await engine.lock_employee(tx.conn, tx.caller.tenant_id, body.employee_id)
+    punch_id = uuid4()
+    ev = await engine.evaluate_zone(tx.conn, ctx, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, now,
+                                    extra=PunchFact(punch_id, body.type.value, ts))
+    occ = ev.occurrence_of(punch_id)
+    row = await tx.conn.fetchrow(
+        f"INSERT INTO punches (tenant_id, id, employee_id, type, ts, device, client_punch_id, source, "  # noqa: S608
+        f"shift_id, shift_date, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        f"RETURNING {PUNCH_COLS}",
+        tx.caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, body.device, body.client_punch_id,
+        source.value, occ.shift_id if occ else None, occ.shift_date if occ else None, tx.caller.user_id,
+    )
+    punch = to_punch(row)
+    tx.audit(AuditEntry("Punch", "created", punch.id, None, _json(punch), employee_id=punch.employee_id,
+                        punch_id=punch.id))
+    created = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
+    hooks.punches_created(source.value)
+    return PunchCreated(**punch.model_dump(), exceptions=[to_exception(r) for r in created])
+
+
+async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
+    """Mark a punch voided (the row stays) and re-evaluate its occurrence."""
+    current = await get(tx.conn, tx.caller, punch_id)
+    ctx = await engine.lock_employee(tx.conn, tx.caller.tenant_id, current.employee_id)
+    row = await tx.conn.fetchrow(
+        f"UPDATE punches SET voided = true, void_reason = $3, voided_at = now(), voided_by = $4 "  # noqa: S608
+        f"WHERE tenant_id = $1 AND id = $2 AND NOT voided RETURNING {PUNCH_COLS}",
+        tx.caller.tenant_id, punch_id, reason, tx.caller.user_id,
+    )
+    if row is None:
+        raise Conflict("This punch is already voided.")
+    after = to_punch(row)
+    tx.audit(AuditEntry("Punch", "voided", punch_id, _json(current), _json(after),
+                        employee_id=after.employee_id, punch_id=punch_id))
+    ts = current.timestamp.astimezone(UTC)
+    ev = await engine.evaluate_zone(tx.conn, ctx, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, datetime.now(UTC))
+    await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
+    return after
+
+
+async def get(conn: asyncpg.Connection, caller: Caller, punch_id: UUID) -> Punch:
+    row = await conn.fetchrow(
+        f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 AND id = $2", caller.tenant_id, punch_id  # noqa: S608
+    )
+    if row is None or not (caller.is_staff() or caller.employee_id == row["employee_id"]):
+        raise NotFound("No punch with this id.")
+    return to_punch(guard(caller, row))
+
+
+async def list_page(
+    conn: asyncpg.Connection, caller: Caller, page: PageParams,
+    employee_id: UUID | None, start: datetime | None, end: datetime | None,
+) -> dict[str, Any]:
+    if not caller.is_staff():
+        if employee_id is not None and employee_id != caller.employee_id:
+            raise Forbidden("Employees can read only their own punches.")
+        if caller.employee_id is None:
+            return {"items": [], "next_cursor": None}
+        employee_id = caller.employee_id
+    after = page.after
+    rows = await conn.fetch(
+        f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 "  # noqa: S608
+        "AND ($2::uuid IS NULL OR employee_id = $2) AND ($3::timestamptz IS NULL OR ts >= $3) "
+        "AND ($4::timestamptz IS NULL OR ts < $4) "
+        "AND ($5::timestamptz IS NULL OR (ts, id) < ($5, $6)) ORDER BY ts DESC, id DESC LIMIT $7",
+        caller.tenant_id, employee_id, start, end, after[0] if after else None, after[1] if after else None,
+        page.limit + 1,
+    )
+    return page_of([guard(caller, r) for r in rows], page.limit, to_punch, key="ts")

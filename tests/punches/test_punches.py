@@ -1,0 +1,153 @@
+"""Punches and the exception engine through the API, on a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import Api, TenantFixture
+from unifocus.db.pool import Database
+from unifocus.timeexceptions.sweep import sweep_employee
+
+# Monday 2026-03-02 in America/New_York (EST, UTC-5): a 09:00-17:00 shift is 14:00-22:00Z.
+MONDAY = "2026-03-02"
+
+
+async def schedule(api: Api, t: TenantFixture, start: str = "09:00", end: str = "17:00", days: tuple = (1,)) -> dict:
+    r = await api.req("POST", "/api/schedules", t.manager, json={
+        "employeeId": str(t.employee_id), "startDate": "2026-03-01", "endDate": "2026-03-31",
+        "shifts": [{"dayOfWeek": d, "startTime": start, "endTime": end} for d in days]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def punch(api: Api, t: TenantFixture, kind: str, ts: str, token: str | None = None, **extra: object):
+    return await api.req("POST", "/api/punches", token or t.employee,
+                         json={"employeeId": str(t.employee_id), "type": kind, "timestamp": ts, **extra})
+
+
+async def test_late_clock_in_is_flagged_in_the_punch_answer(api: Api, tenant_a: TenantFixture) -> None:
+    sched = await schedule(api, tenant_a)
+    r = await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:06:00-05:00")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["shiftId"] == sched["shifts"][0]["id"] and body["shiftDate"] == MONDAY
+    assert body["timestamp"] == f"{MONDAY}T14:06:00Z"
+    [exc] = body["exceptions"]
+    assert exc["type"] == "late_arrival" and exc["details"]["minutesLate"] == 6
+    assert exc["details"]["scheduledStart"] == f"{MONDAY}T14:00:00Z"
+
+
+async def test_at_grace_is_not_late(api: Api, tenant_a: TenantFixture) -> None:
+    await schedule(api, tenant_a)
+    r = await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:05:00-05:00")
+    assert r.status_code == 201 and r.json()["exceptions"] == []
+
+
+async def test_void_withdraws_pending_but_never_touches_approved(api: Api, tenant_a: TenantFixture) -> None:
+    await schedule(api, tenant_a, days=(1, 2))
+    late = (await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:30:00-05:00")).json()
+    exc_id = late["exceptions"][0]["id"]
+    r = await api.req("DELETE", f"/api/punches/{late['id']}?reason=wrong%20badge", tenant_a.manager)
+    assert r.status_code == 204
+    got = (await api.req("GET", f"/api/exceptions/{exc_id}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn"
+    again = await api.req("DELETE", f"/api/punches/{late['id']}?reason=x", tenant_a.manager)
+    assert again.status_code == 409
+    voided = (await api.req("GET", f"/api/punches/{late['id']}", tenant_a.manager)).json()
+    assert voided["voided"] is True and voided["voidReason"] == "wrong badge"
+    # Tuesday: approve the late arrival, then void its punch: it stays approved.
+    late2 = (await punch(api, tenant_a, "clock_in", "2026-03-03T09:40:00-05:00")).json()
+    exc2 = late2["exceptions"][0]["id"]
+    ok = await api.req("PUT", f"/api/exceptions/{exc2}/resolve", tenant_a.manager,
+                       json={"status": "approved", "note": "bus strike"})
+    assert ok.status_code == 200 and ok.json()["status"] == "approved" and ok.json()["note"] == "bus strike"
+    twice = await api.req("PUT", f"/api/exceptions/{exc2}/resolve", tenant_a.manager, json={"status": "rejected"})
+    assert twice.status_code == 409
+    await api.req("DELETE", f"/api/punches/{late2['id']}?reason=dup", tenant_a.manager)
+    assert (await api.req("GET", f"/api/exceptions/{exc2}", tenant_a.manager)).json()["status"] == "approved"
+
+
+async def test_out_of_sequence_is_accepted_and_flagged(api: Api, tenant_a: TenantFixture) -> None:
+    await schedule(api, tenant_a)
+    r = await punch(api, tenant_a, "clock_out", f"{MONDAY}T17:00:00-05:00")
+    assert r.status_code == 201
+    assert [e["type"] for e in r.json()["exceptions"]] == ["missed_punch"]
+
+
+async def test_punch_rules(api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture) -> None:
+    future = (datetime.now(UTC) + timedelta(minutes=6)).isoformat()
+    assert (await punch(api, tenant_a, "clock_in", future)).status_code == 422
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    assert (await punch(api, tenant_a, "clock_in", soon)).status_code == 201
+    naive = await punch(api, tenant_a, "clock_in", "2026-03-02T09:00:00")
+    assert naive.status_code == 422
+    other = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "O", "lastName": "P"})
+    r = await api.req("POST", "/api/punches", tenant_a.employee, json={
+        "employeeId": other.json()["id"], "type": "clock_in", "timestamp": "2026-03-02T09:00:00-05:00"})
+    assert r.status_code == 403
+    manual = await punch(api, tenant_a, "clock_in", "2026-03-04T09:00:00-05:00", source="manual")
+    assert manual.status_code == 403
+    assert (await punch(api, tenant_a, "clock_in", "2026-03-04T09:00:00-05:00", token=tenant_a.manager,
+                        source="manual")).json()["source"] == "manual"
+    cross = await api.req("POST", "/api/punches", tenant_b.manager, json={
+        "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": "2026-03-02T09:00:00-05:00"})
+    assert cross.status_code == 404 and str(tenant_a.employee_id) not in cross.text
+    voider = await api.req("DELETE", f"/api/punches/{manual.json().get('id', tenant_a.id)}?reason=x", tenant_a.employee)
+    assert voider.status_code == 403
+    no_reason = await api.req("DELETE", f"/api/punches/{tenant_a.id}", tenant_a.manager)
+    assert no_reason.status_code == 422
+
+
+async def test_batch_items_are_independent(api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, owner_sql) -> None:
+    items = [
+        {"clientPunchId": "c1", "employeeId": str(tenant_a.employee_id), "type": "clock_in",
+         "timestamp": "2026-03-05T09:00:00-05:00", "device": "clock-7"},
+        {"clientPunchId": "c2", "employeeId": str(tenant_b.employee_id), "type": "clock_in",
+         "timestamp": "2026-03-05T09:00:00-05:00", "device": "clock-7"},
+        {"clientPunchId": "c3", "employeeId": str(tenant_a.employee_id), "type": "teleport",
+         "timestamp": "2026-03-05T10:00:00-05:00", "device": "clock-7"},
+        {"clientPunchId": "c4", "employeeId": str(tenant_a.employee_id), "type": "clock_out",
+         "timestamp": "2026-03-05T17:00:00-05:00", "device": "clock-7"},
+    ]
+    r = await api.req("POST", "/api/punches/batch", tenant_a.manager, json={"punches": items})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["created", "rejected", "rejected", "created"]
+    assert r.json()["results"][1]["error"] == "employee not found"
+    assert r.json()["results"][1].get("punch") is None
+    again = await api.req("POST", "/api/punches/batch", tenant_a.manager, json={"punches": [items[0], items[3]]})
+    assert [x["status"] for x in again.json()["results"]] == ["duplicate", "duplicate"]
+    count = owner_sql.execute("SELECT count(*) FROM punches WHERE tenant_id = %s AND device = 'clock-7'",
+                              (tenant_a.id,)).fetchone()[0]
+    assert count == 2
+    too_many = await api.req("POST", "/api/punches/batch", tenant_a.manager, json={"punches": [items[0]] * 501})
+    assert too_many.status_code == 422
+
+
+async def test_sweep_raises_absence_and_missed_punch_once(api: Api, tenant_a: TenantFixture, app_client) -> None:
+    await schedule(api, tenant_a, days=(1, 2))
+    await punch(api, tenant_a, "clock_in", "2026-03-03T09:00:00-05:00")  # Tuesday, never clocks out
+    app = app_client[0]
+    db: Database = app.state.db
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    raised = await sweep_employee(db, tenant_a.id, tenant_a.employee_id, now, 8)
+    assert raised >= 2
+    again = await sweep_employee(db, tenant_a.id, tenant_a.employee_id, now, 8)
+    assert again == 0
+    listed = (await api.req("GET", f"/api/exceptions?employeeId={tenant_a.employee_id}", tenant_a.manager)).json()
+    kinds = sorted((e["type"], e["shiftDate"]) for e in listed["items"])
+    assert ("absence", "2026-03-02") in kinds and ("missed_punch", "2026-03-03") in kinds
+    assert len(kinds) == len(set(kinds))
+
+
+async def test_employee_reads_only_own(api: Api, tenant_a: TenantFixture) -> None:
+    other = (await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "Z", "lastName": "Y"})).json()
+    r = await api.req("POST", "/api/punches", tenant_a.manager, json={
+        "employeeId": other["id"], "type": "clock_in", "timestamp": "2026-03-02T09:00:00-05:00"})
+    pid = r.json()["id"]
+    assert (await api.req("GET", f"/api/punches/{pid}", tenant_a.employee)).status_code == 404
+    assert (await api.req("GET", f"/api/punches?employeeId={other['id']}", tenant_a.employee)).status_code == 403
+    mine = await api.req("GET", "/api/punches", tenant_a.employee)
+    assert all(p["employeeId"] == str(tenant_a.employee_id) for p in mine.json()["items"])
+    assert (await api.req("GET", "/api/exceptions", tenant_a.employee)).status_code == 200
