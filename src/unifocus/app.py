@@ -16,7 +16,12 @@ from unifocus.db.pool import Database
 from unifocus.db.urls import app_url
 from unifocus.errors import install_error_handlers
 from unifocus.jobs.registry import build_scheduler
-from unifocus.observability.requestid import RequestIdMiddleware
+from unifocus.lifecycle import install_drain_handler
+from unifocus.limits.middleware import RequestLimitsMiddleware
+from unifocus.observability.logging import configure_logging
+from unifocus.observability.middleware import ObservabilityMiddleware
+from unifocus.ratelimit.buckets import RateLimiter
+from unifocus.ratelimit.middleware import RateLimitMiddleware
 from unifocus.settings import Settings, get_settings
 
 log = logging.getLogger("unifocus")
@@ -37,29 +42,51 @@ transaction.
 
 **Errors** are RFC 9457 `application/problem+json`. An id of another tenant is always 404.
 **Lists** take `limit` (1-500, default 50) and an opaque `cursor`, answer
-`{items, nextCursor}`, newest first.
+`{items, nextCursor}`, newest first. **Rate limits**: token buckets per user and per tenant;
+every /api answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429
+adds `Retry-After`. `/health`, `/ready` and `/metrics` are never limited.
 """
 
 
 def _routers() -> list[Any]:
+    from unifocus.audit.routes import router as audit
     from unifocus.employees.routes import router as employees
     from unifocus.health.routes import router as health
+    from unifocus.observability.routes import router as metrics
+    from unifocus.punches.routes import router as punches
     from unifocus.schedules.routes import router as schedules
     from unifocus.tenants.routes import router as tenants
+    from unifocus.timeexceptions.routes import router as exceptions
+    from unifocus.timesheets.routes import router as timesheets
     from unifocus.users.routes import router as users
 
-    return [health, tenants, users, employees, schedules]
+    return [health, metrics, tenants, users, employees, schedules, punches, exceptions, timesheets, audit]
+
+
+def _redis_client(settings: Settings) -> Any:
+    if not settings.redis_url:
+        return None
+    from redis import asyncio as aioredis
+
+    return aioredis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if settings.database_url is None and settings.app_database_url is None:
         raise RuntimeError("DATABASE_URL (or UNIFOCUS_APP_DATABASE_URL) must be set; `unifocus serve` sets it")
+    configure_logging(settings.log_level, settings.log_json)
     runtime_url = app_url(settings, settings.database_url or "")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.open()
+        install_drain_handler(app, settings.shutdown_drain_seconds)
         scheduler = build_scheduler(app.state.db, settings) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
@@ -69,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scheduler is not None:
                 await scheduler.stop()
             await app.state.db.close()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(title="Unifocus API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -76,11 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.verifier = TokenVerifier(settings)
     app.state.started = time.monotonic()
     app.state.draining = False
-    app.state.redis = None
+    app.state.redis = _redis_client(settings)
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
-    app.add_middleware(RequestIdMiddleware)
+    # Added innermost first: requests pass Observability -> RequestLimits -> RateLimit -> app.
+    if settings.rate_limit_enabled:
+        limiter = RateLimiter(settings, app.state.redis)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, verifier=app.state.verifier)
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_json_depth=settings.max_json_depth)
+    app.add_middleware(ObservabilityMiddleware)
     return app
 
 

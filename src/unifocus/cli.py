@@ -78,7 +78,7 @@ def _run_server(host: str | None, port: int | None, workers: int | None) -> None
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds - settings.shutdown_drain_seconds)),
         log_level=settings.log_level.lower(),
         access_log=False,
         loop="uvloop",

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     shutdown_grace_seconds: float = 20.0
+    # Part of the grace during which /ready says 503 before the server stops accepting.
+    shutdown_drain_seconds: float = 2.0
     ready_check_timeout_seconds: float = 1.5
 
     @property

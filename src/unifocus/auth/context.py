@@ -41,6 +41,11 @@ async def bearer_identity(request: Request) -> Identity:
     if scheme.lower() != "bearer" or not token.strip():
         hooks.auth_attempt("invalid_token")
         raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    verified = getattr(request.state, "verified", None)
+    if verified is not None and verified[0] == token.strip():
+        identity: Identity = verified[1]  # already verified by the rate limiter
+        request.state.tenant_id = str(identity.tenant_id)
+        return identity
     verifier: TokenVerifier = request.app.state.verifier
     try:
         identity = verifier.verify(token.strip())

@@ -119,6 +119,7 @@ class WriteRequest:
         ttl = self.settings.idempotency_ttl_hours * 3600
         lock_ms = int(self.settings.idempotency_wait_seconds * 1000) if self.key else None
         fp = self._fingerprint() if self.key else b""
+        kept: tuple[Caller, AppError] | None = None
         async with self.db.connection() as conn:
             tx = conn.transaction()
             await tx.start()
@@ -126,6 +127,7 @@ class WriteRequest:
             try:
                 await set_tenant(conn, self.identity.tenant_id, lock_ms)
                 caller = await load_caller(conn, self.identity, self.request_id, self.min_role)
+                self.request.state.user_id = str(caller.user_id)
                 if self.key is not None:
                     early = await self._claim(conn, caller, fp, ttl)
                     if early is not None:
@@ -138,14 +140,15 @@ class WriteRequest:
                         raise
                     await tx.rollback()
                     committed = True  # nothing left to roll back
-                    return await self._store_domain_error(caller, fp, ttl, exc)
-                body = result.encode()
-                headers = _stored_headers(result, body)
-                await self._finish(conn, wtx, result.status, headers, body)
-                await tx.commit()
-                committed = True
-                hooks.audit_written(len(wtx.entries))
-                return _response(result.status, body, headers)
+                    kept = (caller, exc)
+                else:
+                    body = result.encode()
+                    headers = _stored_headers(result, body)
+                    await self._finish(conn, wtx, result.status, headers, body)
+                    await tx.commit()
+                    committed = True
+                    hooks.audit_written(len(wtx.entries))
+                    return _response(result.status, body, headers)
             except asyncpg.exceptions.LockNotAvailableError as exc:
                 hooks.idempotency_lookup("in_progress")
                 raise IdempotencyInProgress(
@@ -160,6 +163,10 @@ class WriteRequest:
                         await tx.rollback()
                     except (*UNAVAILABLE, asyncpg.exceptions.InterfaceError):
                         pass
+        # A kept domain answer is stored once this connection is back in the pool: holding it
+        # while waiting for a second one starves the pool (503 at one connection per worker).
+        assert kept is not None
+        return await self._store_domain_error(kept[0], fp, ttl, kept[1])
 
     async def _claim(self, conn: asyncpg.Connection, caller: Caller, fp: bytes, ttl: float) -> Response | None:
         """None when this request owns the key; else the answer for the duplicate."""

@@ -1,0 +1,86 @@
+"""One pure-ASGI layer per request for what operators need: the request id (accepted when
+sane, else generated, always echoed), the HTTP metrics, and one JSON access line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import structlog
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from unifocus.observability.http_metrics import EXCLUDED_PATHS, route_template
+from unifocus.observability.metrics import (
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    HTTP_REQUESTS_IN_PROGRESS,
+    status_class,
+)
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+access_log = logging.getLogger("unifocus.access")
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _SANE_ID.match(text) else None
+    return None
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        counted = scope.get("path") not in EXCLUDED_PATHS
+        method = scope.get("method", "GET")
+        if counted:
+            HTTP_REQUESTS_IN_PROGRESS.labels(method=method).inc()
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            if counted:
+                HTTP_REQUESTS_IN_PROGRESS.labels(method=method).dec()
+                labels = {"route": route, "method": method, "status_class": status_class(status)}
+                HTTP_REQUESTS.labels(**labels).inc()
+                HTTP_REQUEST_DURATION.labels(**labels).observe(elapsed)
+            _log_access(request_id, state, method, route, status, elapsed)
+
+
+def _log_access(request_id: str, state: dict, method: str, route: str, status: int, elapsed: float) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    structlog.get_logger("unifocus.access").info(
+        "request",
+        request_id=request_id,
+        tenant_id=state.get("tenant_id"),
+        user_id=state.get("user_id"),
+        method=method,
+        route=route,
+        status=status,
+        duration_ms=round(elapsed * 1000, 2),
+    )
