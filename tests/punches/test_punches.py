@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.conftest import Api, TenantFixture
 from unifocus.db.pool import Database
 from unifocus.timeexceptions.sweep import sweep_employee
@@ -100,7 +98,9 @@ async def test_punch_rules(api: Api, tenant_a: TenantFixture, tenant_b: TenantFi
     assert no_reason.status_code == 422
 
 
-async def test_batch_items_are_independent(api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, owner_sql) -> None:
+async def test_batch_items_are_independent(
+    api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, owner_sql
+) -> None:
     items = [
         {"clientPunchId": "c1", "employeeId": str(tenant_a.employee_id), "type": "clock_in",
          "timestamp": "2026-03-05T09:00:00-05:00", "device": "clock-7"},

@@ -38,12 +38,14 @@ async def test_overlapping_shift_and_overlapping_schedule_are_409(api: Api, tena
     touching = await api.req("POST", f"/api/schedules/{sid}/shifts", tenant_a.manager,
                              json={"dayOfWeek": 1, "startTime": "06:00", "endTime": "09:00"})
     assert touching.status_code == 201
-    again = await api.req("POST", "/api/schedules", tenant_a.manager, json=body(tenant_a.employee_id, "2026-03-10", "2026-03-20"))
+    again = await api.req("POST", "/api/schedules", tenant_a.manager,
+                          json=body(tenant_a.employee_id, "2026-03-10", "2026-03-20"))
     assert again.status_code == 409
 
 
 async def test_date_rules_and_role_rules(api: Api, tenant_a: TenantFixture) -> None:
-    bad = await api.req("POST", "/api/schedules", tenant_a.manager, json=body(tenant_a.employee_id, "2026-03-10", "2026-03-01"))
+    bad = await api.req("POST", "/api/schedules", tenant_a.manager,
+                        json=body(tenant_a.employee_id, "2026-03-10", "2026-03-01"))
     assert bad.status_code == 422
     denied = await api.req("POST", "/api/schedules", tenant_a.employee, json=body(tenant_a.employee_id))
     assert denied.status_code == 403

@@ -40,7 +40,8 @@ async def refresh_stats(db: Database) -> int:
     """Table-size gauges (estimates from the catalog; cheap)."""
     async with db.connection() as conn:
         row = await conn.fetchrow(
-            "SELECT (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = 'idempotency_records') AS idem,"
+            "SELECT (SELECT greatest(reltuples, 0)::bigint FROM pg_class "
+            "        WHERE relname = 'idempotency_records') AS idem,"
             " pg_total_relation_size('audit_log') AS audit"
         )
     metrics.IDEMPOTENCY_RECORDS.set(row["idem"] or 0)

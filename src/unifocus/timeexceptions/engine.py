@@ -191,8 +191,9 @@ def _occurrence_in_zone(ev: Evaluation, row: Any) -> bool:
 
 async def _insert(conn: asyncpg.Connection, ctx: EmployeeContext, f: Finding) -> Any:
     return await conn.fetchrow(
-        f"INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, dedupe_key, details) "  # noqa: S608
-        f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {EXCEPTION_COLS}",
+        "INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, "  # noqa: S608
+        "dedupe_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING "
+        f"RETURNING {EXCEPTION_COLS}",
         ctx.tenant_id, uuid4(), ctx.employee_id, f.type, f.shift_id, f.shift_date, f.punch_id, f.dedupe_key,
         orjson.dumps(f.details).decode(),
     )

@@ -309,8 +309,9 @@ def upgrade() -> None:
         )
     role = _app_role()
     password = _app_password()
-    login = f"LOGIN PASSWORD '{password}'" if password else "LOGIN"
+    login = "LOGIN PASSWORD '" + password.replace("'", "''") + "'" if password else "LOGIN"
     # Roles are cluster-wide; several databases (tests, staging) may race to create it.
+    # the role name is checked by _app_role and the password quoted above
     op.execute(
         f"""
         DO $$ BEGIN
