@@ -97,7 +97,7 @@ def serve(
     url: str | None = None
     if settings.database_url or not settings.app_database_url:
         url = owner_url(settings)
-        if os.environ.get("UNIFOCUS_MIGRATE_ON_START", "true").lower() != "false":
+        if settings.migrate_on_start:
             _migrate(settings, url)
     # else: only the runtime role's URL is configured (production pods): never start an
     # embedded server, never migrate (the migration job does, as the owner).
@@ -187,6 +187,11 @@ def _mount_feature_commands() -> None:
     main_app.add_typer(idempotency_app, name="idempotency")
     main_app.add_typer(audit_app, name="audit")
     main_app.add_typer(exceptions_app, name="exceptions")
+
+    from unifocus.backup import cli as backup_cli
+
+    main_app.command("backup")(backup_cli.backup)
+    main_app.command("restore")(backup_cli.restore)
 
 
 def main() -> None:

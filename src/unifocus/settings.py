@@ -24,7 +24,6 @@ class Settings(BaseSettings):
     app_database_url: str | None = None
     app_db_role: str = "unifocus_app"
     app_db_password: str | None = None
-    db_pool_min: int = 1
     db_pool_max: int = 10
     # A request that needs the database answers 503 after this many seconds, never hangs.
     db_timeout_seconds: float = 5.0
@@ -88,6 +87,7 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     # --- server ---------------------------------------------------------------------------
+    migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
