@@ -36,12 +36,18 @@ UPDATE idempotency_records SET status_code = $6, headers = $7, body = $8
 WHERE tenant_id = $1 AND user_id = $2 AND method = $3 AND path = $4 AND key = $5
 """
 
-# A domain error's response, stored after the failed business transaction rolled back.
+# A domain error's response, stored after the failed business transaction rolled back
+# (which also rolled back the claim: an expired record the claim had taken over is back, and
+# is taken over again here, as CLAIM does, instead of being replayed).
 STORE_NEW = """
-INSERT INTO idempotency_records (tenant_id, user_id, method, path, key, fingerprint, expires_at,
-                                 status_code, headers, body)
+INSERT INTO idempotency_records AS r (tenant_id, user_id, method, path, key, fingerprint, expires_at,
+                                      status_code, headers, body)
 VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8, $9, $10)
-ON CONFLICT (tenant_id, user_id, method, path, key) DO NOTHING
+ON CONFLICT (tenant_id, user_id, method, path, key) DO UPDATE
+    SET fingerprint = EXCLUDED.fingerprint, status_code = EXCLUDED.status_code,
+        headers = EXCLUDED.headers, body = EXCLUDED.body,
+        created_at = now(), expires_at = EXCLUDED.expires_at
+    WHERE r.expires_at <= now()
 RETURNING true
 """
 
