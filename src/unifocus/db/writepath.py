@@ -150,11 +150,8 @@ class WriteRequest:
                     hooks.audit_written(len(wtx.entries))
                     return _response(result.status, body, headers)
             except asyncpg.exceptions.LockNotAvailableError as exc:
-                hooks.idempotency_lookup("in_progress")
-                raise IdempotencyInProgress(
-                    "A request with this Idempotency-Key is still in progress; retry shortly.",
-                    headers={"Retry-After": "1"},
-                ) from exc
+                # lock_timeout outside the claim: a row or chain lock held too long.
+                raise ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1) from exc
             except asyncpg.exceptions.DeadlockDetectedError as exc:
                 raise ServiceUnavailable("The write conflicted with another; retry.", retry_after=1) from exc
             finally:
@@ -176,7 +173,14 @@ class WriteRequest:
                 hooks.idempotency_lookup("miss")
                 return None
             stored = await store.fetch(conn, scope)
-        except (asyncpg.exceptions.LockNotAvailableError, *UNAVAILABLE):
+        except asyncpg.exceptions.LockNotAvailableError as exc:
+            # The original holds the key's row: it is still in flight.
+            hooks.idempotency_lookup("in_progress")
+            raise IdempotencyInProgress(
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from exc
+        except UNAVAILABLE:
             raise
         except asyncpg.PostgresError:
             hooks.idempotency_lookup("error")
