@@ -68,10 +68,27 @@ def _prepare_env(settings: Settings, url: str | None, workers: int) -> None:
     get_settings.cache_clear()
 
 
+def _stop_embedded() -> None:
+    if _embedded is not None:
+        _embedded.cleanup()
+
+
 def _run_server(host: str | None, port: int | None, workers: int | None) -> None:
+    import signal
+
     import uvicorn
 
     settings = get_settings()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
+    # embedded PostgreSQL be stopped instead of the process dying with it still running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _uvicorn_run(uvicorn, settings, host, port, workers)
+    finally:
+        _stop_embedded()
+
+
+def _uvicorn_run(uvicorn: Any, settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
     uvicorn.run(
         "unifocus.app:app_from_env",
         factory=True,
