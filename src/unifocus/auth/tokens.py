@@ -97,6 +97,10 @@ class TokenVerifier:
             raise TokenError("The token is not valid yet.") from exc
         except jwt.PyJWTError as exc:
             raise TokenError("The token is invalid.") from exc
+        except (TypeError, ValueError) as exc:
+            # The token's `kid` names a key of another type than its `alg` (an RS256 token
+            # naming the issuer's EC key): PyJWT fails preparing the key. A client error, not a 500.
+            raise TokenError("The token's key does not match its algorithm.") from exc
         try:
             tenant_id = UUID(str(claims[s.tenant_claim]))
         except (KeyError, ValueError) as exc:

@@ -1,0 +1,183 @@
+"""/health is liveness and touches nothing; /ready checks the database (and Redis), answers
+within 2 s whatever the dependencies do, and recovers without a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import Api, TenantFixture, create_database, drop_database, free_port, make_settings, start_app
+from tests.health.proxy import BlackHole, TcpProxy, postgres_address, url_through
+from unifocus import __version__
+from unifocus.db.migrate import upgrade
+from unifocus.settings import Settings
+
+pytestmark = pytest.mark.health
+
+READY_BOUND_S = 2.0
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    _, client, lifespan = await start_app(settings)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
+async def timed_get(client: httpx.AsyncClient, path: str, **kw: Any) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    r = await client.get(path, **kw)
+    return r, time.perf_counter() - started
+
+
+def dead_database_url() -> str:
+    return f"postgresql://unifocus_app@127.0.0.1:{free_port()}/nowhere"
+
+
+def assert_not_ready(r: httpx.Response, elapsed: float, failing: str = "database") -> None:
+    assert r.status_code == 503, r.text
+    assert elapsed < READY_BOUND_S, f"/ready took {elapsed:.2f}s"
+    body = r.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"][failing].startswith("error:"), body
+
+
+async def test_health_reports_status_timestamp_uptime_and_version(api: Api) -> None:
+    first = (await api.req("GET", "/health")).json()
+    r = await api.req("GET", "/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"status", "timestamp", "uptime", "version"}
+    assert body["status"] == "ok" and body["version"] == __version__
+    assert body["timestamp"].endswith("Z")
+    stamp = datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 5
+    assert isinstance(body["uptime"], int | float) and body["uptime"] >= first["uptime"] >= 0
+
+
+async def test_ready_when_the_database_is_up_and_migrated(api: Api) -> None:
+    r = await api.req("GET", "/ready")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled", "migrations": "ok"}}
+
+
+async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
+    owner_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(owner_url, tmp_path, app_database_url=dead_database_url(), db_timeout_seconds=0.5)
+    async with running_app(settings) as client:
+        r, elapsed = await timed_get(client, "/health")
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert elapsed < 0.5, f"/health took {elapsed:.2f}s with the database down"
+        r, elapsed = await timed_get(client, "/ready")
+        assert_not_ready(r, elapsed)
+        assert r.json()["checks"]["migrations"].startswith("error:")
+
+
+async def test_ready_is_bounded_when_the_database_accepts_but_never_answers(owner_url: str, tmp_path: Path) -> None:
+    hole = BlackHole()
+    await hole.start()
+    try:
+        # The default db_timeout_seconds (5 s): the readiness bound must not depend on it.
+        settings = make_settings(owner_url, tmp_path,
+                                 app_database_url=f"postgresql://unifocus_app@127.0.0.1:{hole.port}/x")
+        async with running_app(settings) as client:
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed)
+            r, elapsed = await timed_get(client, "/health")
+            assert r.status_code == 200 and elapsed < 0.5
+    finally:
+        await hole.stop()
+
+
+async def test_ready_follows_the_database_going_away_and_coming_back_without_a_restart(
+    owner_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    proxy = TcpProxy(postgres_address(owner_url))
+    await proxy.start()
+    through = url_through(proxy.port, owner_url, settings.app_db_role, settings.app_db_password)
+    app_settings = make_settings(owner_url, tmp_path, app_database_url=through, db_timeout_seconds=1.0)
+    try:
+        async with running_app(app_settings) as client:
+            r, _ = await timed_get(client, "/ready")
+            assert r.status_code == 200, r.text
+
+            await proxy.stop()
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed)
+            r, _ = await timed_get(client, "/health")
+            assert r.status_code == 200
+
+            await proxy.start()  # same port, same app, no restart
+            r, elapsed = await timed_get(client, "/ready")
+            assert r.status_code == 200, r.text
+            assert r.json()["checks"] == {"database": "ok", "redis": "disabled", "migrations": "ok"}
+    finally:
+        if proxy.server is not None and proxy.server.is_serving():
+            await proxy.stop()
+
+
+async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_path: Path) -> None:
+    url = create_database(server_url)
+    try:
+        upgrade(url, Settings(database_url=url))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '0000'")
+        async with running_app(make_settings(url, tmp_path)) as client:
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed, failing="migrations")
+            assert r.json()["checks"]["database"] == "ok"
+    finally:
+        drop_database(server_url, url)
+
+
+@pytest.mark.parametrize(
+    "redis_of, expected",
+    [
+        (lambda real: real, lambda v: v == "ok"),
+        (lambda real: f"redis://127.0.0.1:{free_port()}/0", lambda v: v.startswith("error:")),
+    ],
+    ids=["redis up", "redis down"],
+)
+async def test_ready_reports_redis_by_name_without_depending_on_it(
+    owner_url: str, redis_url: str, tmp_path: Path, redis_of: Callable[[str], str], expected: Callable[[str], bool]
+) -> None:
+    """Redis only feeds rate limits (which fall back to in-process buckets): it is reported,
+    bounded, and never makes the service unready."""
+    settings = make_settings(owner_url, tmp_path, redis_url=redis_of(redis_url))
+    async with running_app(settings) as client:
+        r, elapsed = await timed_get(client, "/ready")
+        assert elapsed < READY_BOUND_S
+        assert r.status_code == 200, r.text
+        checks = r.json()["checks"]
+        assert expected(checks["redis"]), checks
+        assert checks["database"] == "ok" and checks["migrations"] == "ok"
+
+
+async def test_health_and_ready_need_no_token_and_are_never_rate_limited(
+    owner_url: str, tmp_path: Path, tenant_a: TenantFixture
+) -> None:
+    settings = make_settings(owner_url, tmp_path, rate_limit_enabled=True, rate_limit_user_capacity=1,
+                             rate_limit_user_refill_per_second=0.01, rate_limit_tenant_capacity=1,
+                             rate_limit_tenant_refill_per_second=0.01)
+    async with running_app(settings) as client:
+        for headers in ({}, {"Authorization": "Bearer garbage"}, {"Authorization": f"Bearer {tenant_a.admin}"}):
+            for _ in range(5):
+                for path in ("/health", "/ready"):
+                    r = await client.get(path, headers=headers)
+                    assert r.status_code == 200, (path, headers, r.text)
+        # the same buckets do limit /api: the limiter is on in this app
+        statuses = [(await client.get("/api/me", headers={"Authorization": f"Bearer {tenant_a.admin}"})).status_code
+                    for _ in range(3)]
+        assert 429 in statuses, statuses

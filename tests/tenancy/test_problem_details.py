@@ -1,0 +1,66 @@
+"""Client errors are RFC 9457 problems with the contract's status codes, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, TenantFixture
+
+pytestmark = pytest.mark.tenants
+
+# (case, method, path, request kwargs, status, type slug, field named in errors or None)
+CASES: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
+    ("bad JSON body", "POST", "/api/employees",
+     {"content": b'{"firstName": "Ann",', "headers": {"Content-Type": "application/json"}}, 400, "bad-request", None),
+    ("unknown field", "POST", "/api/employees",
+     {"json": {"firstName": "Ann", "lastName": "Lee", "nickname": "A"}}, 422, "validation-failed", "nickname"),
+    ("missing field", "POST", "/api/employees", {"json": {"firstName": "Ann"}}, 422, "validation-failed", "lastName"),
+    ("wrong type", "POST", "/api/employees", {"json": {"firstName": 7, "lastName": "Lee"}}, 422,
+     "validation-failed", "firstName"),
+    ("array body", "POST", "/api/employees", {"json": [1, 2]}, 422, "validation-failed", None),
+    ("invalid employee timezone", "POST", "/api/employees",
+     {"json": {"firstName": "Ann", "lastName": "Lee", "timezone": "Mars/Olympus"}}, 422, "validation-failed",
+     "timezone"),
+    ("invalid tenant timezone", "PATCH", "/api/tenant", {"json": {"timezone": "Not/AZone"}}, 422,
+     "validation-failed", "timezone"),
+    ("path traversal as timezone", "PATCH", "/api/tenant", {"json": {"timezone": "../../etc/passwd"}}, 422,
+     "validation-failed", "timezone"),
+    ("unknown policy field", "PATCH", "/api/tenant", {"json": {"policy": {"graceMinutes": 3}}}, 422,
+     "validation-failed", None),
+    ("negative policy minutes", "PATCH", "/api/tenant", {"json": {"policy": {"lateGraceMinutes": -1}}}, 422,
+     "validation-failed", None),
+    ("limit 0", "GET", "/api/employees", {"params": {"limit": 0}}, 422, "validation-failed", "limit"),
+    ("limit 501", "GET", "/api/employees", {"params": {"limit": 501}}, 422, "validation-failed", "limit"),
+    ("limit not a number", "GET", "/api/employees", {"params": {"limit": "ten"}}, 422, "validation-failed", "limit"),
+    ("bad cursor", "GET", "/api/employees", {"params": {"cursor": "not-a-cursor"}}, 400, "bad-request", None),
+    ("cursor of valid base64 but wrong shape", "GET", "/api/users", {"params": {"cursor": "e30"}}, 400,
+     "bad-request", None),
+    ("id that is not a uuid", "GET", "/api/employees/42", {}, 422, "validation-failed", "employee_id"),
+    ("unknown id", "GET", "/api/employees/00000000-0000-4000-8000-000000000000", {}, 404, "not-found", None),
+    ("unknown route", "GET", "/api/nothing-here", {}, 404, "not-found", None),
+    ("method not allowed", "PUT", "/api/me", {}, 405, "method-not-allowed", None),
+]
+
+
+@pytest.mark.parametrize("case, method, path, kwargs, status, slug, field", CASES, ids=[c[0] for c in CASES])
+async def test_client_errors_are_problem_details(
+    api: Api, tenant_a: TenantFixture, case: str, method: str, path: str, kwargs: dict[str, Any],
+    status: int, slug: str, field: str | None,
+) -> None:
+    r = await api.req(method, path, tenant_a.admin, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].split(";")[0] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status
+    assert body["type"].endswith("/" + slug)
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body.get("instance") == path
+    assert set(body) <= {"type", "title", "status", "detail", "instance", "errors"}
+    assert "Traceback" not in r.text and 'File "' not in r.text
+    if field is not None:
+        errors = body["errors"]
+        assert all(set(e) == {"field", "message"} and e["message"] for e in errors), errors
+        assert field in [e["field"] for e in errors], errors
