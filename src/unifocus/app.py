@@ -20,6 +20,7 @@ from unifocus.lifecycle import install_drain_handler
 from unifocus.limits.middleware import RequestLimitsMiddleware
 from unifocus.observability.logging import configure_logging
 from unifocus.observability.middleware import ObservabilityMiddleware
+from unifocus.observability.process import worker_metrics
 from unifocus.ratelimit.buckets import RateLimiter
 from unifocus.ratelimit.middleware import RateLimitMiddleware
 from unifocus.settings import Settings, get_settings
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if scheduler is not None:
             scheduler.start()
         try:
-            yield
+            async with worker_metrics(app.state.db):
+                yield
         finally:
             if scheduler is not None:
                 await scheduler.stop()

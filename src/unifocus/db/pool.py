@@ -53,7 +53,14 @@ class Database:
             command_timeout=self.settings.db_timeout_seconds,
             statement_cache_size=self.settings.db_statement_cache_size,
             max_inactive_connection_lifetime=60,
+            init=self._init_connection,
         )
+
+    @staticmethod
+    async def _init_connection(conn: asyncpg.Connection) -> None:
+        from unifocus.observability.process import observe_query
+
+        conn.add_query_logger(observe_query)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -76,6 +83,9 @@ class Database:
         try:
             yield conn
         except UNAVAILABLE as exc:
+            # Broken, timed out or still cancelling: never rolled back nor reused (a graceful
+            # release would wait on a hung server again), so the 503 stays within the bound.
+            discard(conn)
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
         finally:
             await self._release(conn)
@@ -100,11 +110,22 @@ class Database:
             try:
                 await set_tenant(conn, tenant_id, lock_timeout_ms)
                 yield conn
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, UNAVAILABLE):
+                    discard(conn)  # see connection(): a rollback would wait on it again
                 await _rollback_quietly(tx)
                 raise
             else:
                 await tx.commit()
+
+
+def discard(conn: asyncpg.Connection) -> None:
+    """Close a broken or hung connection at once, with no round trip. A connection the pool
+    already took back (asyncpg does when the server closes it) is left alone."""
+    try:
+        conn.terminate()
+    except asyncpg.exceptions.InterfaceError:
+        pass
 
 
 async def set_tenant(conn: asyncpg.Connection, tenant_id: UUID, lock_timeout_ms: int | None = None) -> None:

@@ -77,8 +77,7 @@ async def ready(request: Request) -> JSONResponse:
     db_checks, redis = await asyncio.gather(_database(state.db, timeout), _redis(request, timeout))
     checks = {"database": db_checks["database"], "redis": redis, "migrations": db_checks["migrations"]}
     for name, value in checks.items():
-        if value != "disabled":
-            hooks.readiness(name, value == "ok")
+        hooks.readiness(name, value in ("ok", "disabled"))
     if state.draining:
         return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503)
     ok = checks["database"] == "ok" and checks["migrations"] == "ok"

@@ -13,8 +13,9 @@ from unifocus.timeexceptions.sweep import sweep
 def build_scheduler(db: Database, settings: Settings) -> Scheduler:
     scheduler = Scheduler(db)
     batch = settings.idempotency_cleanup_batch
-    scheduler.add("idempotency-cleanup", settings.idempotency_cleanup_cron, lambda d: cleanup_expired(d, batch))
-    scheduler.add("table-stats", "* * * * *", refresh_stats)
+    scheduler.add("idempotency-cleanup", settings.idempotency_cleanup_cron, lambda d: cleanup_expired(d, batch),
+                  run_at_start=True)
+    scheduler.add("table-stats", "* * * * *", refresh_stats, run_at_start=True)
     scheduler.add("exception-sweep", settings.exception_sweep_cron, lambda d: sweep(d, chains=settings.audit_chains))
     if settings.audit_export_enabled:
         scheduler.add("audit-export", settings.audit_export_cron, lambda d: nightly_export(d, settings))

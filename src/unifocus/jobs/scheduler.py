@@ -30,6 +30,7 @@ class Job:
     name: str
     cron: str
     fn: JobFn
+    run_at_start: bool = False
 
 
 async def run_exclusive(db: Database, name: str, fn: JobFn) -> int | None:
@@ -59,10 +60,12 @@ class Scheduler:
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, name: str, cron: str, fn: JobFn) -> None:
+    def add(self, name: str, cron: str, fn: JobFn, run_at_start: bool = False) -> None:
+        """`run_at_start`: also run once when the service starts (so gauges such as the last
+        cleanup time are true right after a restart, not only after the next cron tick)."""
         if not croniter.is_valid(cron):
             raise ValueError(f"job {name}: invalid cron expression {cron!r}")
-        self.jobs.append(Job(name, cron, fn))
+        self.jobs.append(Job(name, cron, fn, run_at_start))
 
     def start(self) -> None:
         if self.jobs:
@@ -77,6 +80,12 @@ class Scheduler:
                 pass
 
     async def _loop(self) -> None:
+        for job in self.jobs:
+            if job.run_at_start:
+                try:
+                    await run_exclusive(self.db, job.name, job.fn)
+                except Exception:  # logged and counted in run_exclusive
+                    pass
         now = datetime.now(UTC)
         due = {job.name: croniter(job.cron, now).get_next(datetime) for job in self.jobs}
         while True:

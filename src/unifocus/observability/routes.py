@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from unifocus.errors import Unauthorized
 from unifocus.observability import metrics
+from unifocus.observability.process import refresh
 
 router = APIRouter(tags=["health"])
 
@@ -25,9 +26,6 @@ async def get_metrics(request: Request) -> Response:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Unauthorized("This metrics endpoint needs its bearer token.")
-    in_use, size = request.app.state.db.in_use()
-    metrics.DB_POOL_CONNECTIONS_IN_USE.set(in_use)
-    metrics.DB_POOL_CONNECTIONS_MAX.set(size)
-    metrics.update_process_metrics()
+    refresh(request.app.state.db)
     body, content_type = metrics.render_metrics()
     return Response(body, media_type=content_type)
