@@ -6,12 +6,12 @@ The chain columns (seq, prev_hash, hash, created_at) are filled by the database 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import orjson
-import zlib
 
 INSERT_ENTRIES = """
 INSERT INTO audit_log (tenant_id, chain, user_id, request_id, action, entity, entity_id, changes,
