@@ -77,6 +77,8 @@ def settings(owner_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settin
 def make_settings(owner_url: str, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": owner_url,
+        # Tests opt in to Redis (fixture redis_url); REDIS_URL in the environment is for them.
+        "redis_url": None,
         "jwt_secret": JWT_SECRET,
         "data_dir": data_dir,
         "scheduler_enabled": False,
