@@ -210,6 +210,11 @@ def _mount_feature_commands() -> None:
     main_app.command("backup")(backup_cli.backup)
     main_app.command("restore")(backup_cli.restore)
 
+    from unifocus.client import cli as client_cli
+
+    main_app.command("smoke")(client_cli.smoke)
+    main_app.add_typer(client_cli.gate_app, name="gate")
+
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
