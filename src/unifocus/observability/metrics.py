@@ -293,3 +293,20 @@ def update_process_metrics() -> None:
         _LIMITS_CACHE["at"] = now
         PROCESS_MEMORY_LIMIT_BYTES.set(_memory_limit_bytes())
         PROCESS_CPU_LIMIT_CORES.set(_cpu_limit_cores())
+
+
+def _declare_known_series() -> None:
+    """Create every known label set up front, at zero: a series that exists from the start
+    makes rate() and ratio alerts work from the first scrape, and in multiprocess mode a
+    labelled series never touched would otherwise be missing from /metrics."""
+    for result in AUTH_RESULTS:
+        AUTH_ATTEMPTS.labels(result=result)
+    for outcome in IDEMPOTENCY_OUTCOMES:
+        IDEMPOTENCY_LOOKUPS.labels(outcome=outcome)
+    for scope in RATE_LIMIT_SCOPES:
+        RATE_LIMIT_REJECTIONS.labels(scope=scope)
+    for source in ("api", "device", "manual"):
+        PUNCHES_CREATED.labels(source=source)
+
+
+_declare_known_series()
