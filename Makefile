@@ -41,5 +41,13 @@ test-health: install
 test-alerts: install
 	$(PYTEST) -q -m alerts
 
+## schemathesis over every operation and role, longer than the bounded run in `make test`
+fuzz: install
+	UNIFOCUS_FUZZ_EXAMPLES=$${UNIFOCUS_FUZZ_EXAMPLES:-500} $(PYTEST) -q tests/fuzz -m fuzz
+
+## punch write throughput of the service against a bare baseline and pgbench (bench/README.md)
+bench: install
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) .unifocus .mypy_cache .ruff_cache

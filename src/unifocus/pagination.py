@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -38,8 +38,14 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts, rid = orjson.loads(raw)
-        return datetime.fromisoformat(ts), UUID(rid)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        if not isinstance(ts, str) or not isinstance(rid, str):
+            raise TypeError("a cursor is [instant, id]")
+        at = datetime.fromisoformat(ts)
+        if at.tzinfo is None:
+            raise ValueError("a cursor's instant needs an offset")
+        return at.astimezone(UTC), UUID(rid)
+    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError) as exc:
+        # Forged cursors (wrong types, naive or out-of-range instants) are the client's error.
         raise BadRequest("The cursor is not valid.") from exc
 
 

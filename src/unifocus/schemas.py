@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -16,3 +19,31 @@ class InputModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", str_max_length=1000
     )
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable(**kwargs: Any) -> Any:
+    """A PATCH field that may be left out (then unchanged) but is never null: an explicit
+    null is refused with 422 instead of reaching a NOT NULL column (a 500)."""
+    return Field(None, json_schema_extra=_drop_default, **kwargs)
+
+
+MIN_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError("the instant is out of range") from exc
+    if in_utc < MIN_INSTANT:
+        raise ValueError("the instant is before 1900-01-01T00:00:00Z")
+    return value
+
+
+# An RFC 3339 instant with an offset, from 1900 on and representable in UTC: anything else is
+# a 422, not an OverflowError (a 500) in date arithmetic or in the database driver.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from pydantic import EmailStr, Field, field_validator
 
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import ApiModel, InputModel, omittable
 from unifocus.timezones import check_timezone
 
 
@@ -32,12 +32,12 @@ class EmployeeCreate(InputModel):
 
 
 class EmployeePatch(InputModel):
-    first_name: str | None = Field(None, min_length=1, max_length=100)
-    last_name: str | None = Field(None, min_length=1, max_length=100)
+    first_name: str = omittable(min_length=1, max_length=100)
+    last_name: str = omittable(min_length=1, max_length=100)
     external_id: str | None = Field(None, min_length=1, max_length=100)
     email: EmailStr | None = Field(None, max_length=254)
     timezone: str | None = Field(None, max_length=64)
-    active: bool | None = None
+    active: bool = omittable()
 
     @field_validator("timezone")
     @classmethod

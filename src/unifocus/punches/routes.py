@@ -3,7 +3,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from unifocus.auth.roles import Role
@@ -21,6 +20,7 @@ from unifocus.punches.schemas import (
     PunchCreated,
     PunchSource,
 )
+from unifocus.schemas import Instant
 
 router = APIRouter(prefix="/api", tags=["punches"])
 
@@ -68,8 +68,8 @@ async def create_batch(body: BatchRequest, w: WriteRequest = Depends(writer(Role
 async def list_punches(
     page: PageParams = Depends(),
     employee_id: UUID | None = Query(None, alias="employeeId"),
-    start: AwareDatetime | None = Query(None, alias="from", description="Instant, inclusive."),
-    end: AwareDatetime | None = Query(None, alias="to", description="Instant, exclusive."),
+    start: Instant | None = Query(None, alias="from", description="Instant, inclusive."),
+    end: Instant | None = Query(None, alias="to", description="Instant, exclusive."),
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> dict:
     """Punches, newest first by timestamp. Employees see only their own."""

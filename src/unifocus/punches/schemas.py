@@ -5,9 +5,9 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, field_serializer
+from pydantic import Field, field_serializer
 
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import ApiModel, InputModel, Instant
 from unifocus.timeexceptions.schemas import TimeException
 
 MAX_BATCH = 500
@@ -57,7 +57,7 @@ class PunchCreated(Punch):
 class PunchCreate(InputModel):
     employee_id: UUID
     type: PunchType
-    timestamp: AwareDatetime = Field(description="RFC 3339 with an offset; at most 5 minutes in the future.")
+    timestamp: Instant = Field(description="RFC 3339 with an offset; at most 5 minutes in the future.")
     device: str | None = Field(None, min_length=1, max_length=100)
     client_punch_id: str | None = Field(None, min_length=1, max_length=100)
     source: PunchSource | None = Field(
@@ -69,7 +69,7 @@ class BatchItem(InputModel):
     client_punch_id: str = Field(min_length=1, max_length=100)
     employee_id: UUID
     type: PunchType
-    timestamp: AwareDatetime
+    timestamp: Instant
     device: str | None = Field(None, min_length=1, max_length=100)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from unifocus.auth.roles import Role
@@ -11,6 +10,7 @@ from unifocus.db.readpath import ReadTx, reader
 from unifocus.db.writepath import Result, WriteRequest, WriteTx, writer
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
+from unifocus.schemas import Instant
 from unifocus.timeexceptions import service
 from unifocus.timeexceptions.schemas import ExceptionStatus, ExceptionType, ResolveRequest, TimeException
 
@@ -23,8 +23,8 @@ async def list_exceptions(
     status: ExceptionStatus | None = Query(None),
     kind: ExceptionType | None = Query(None, alias="type"),
     employee_id: UUID | None = Query(None, alias="employeeId"),
-    start: AwareDatetime | None = Query(None, alias="from", description="Raised at or after (instant)."),
-    end: AwareDatetime | None = Query(None, alias="to", description="Raised before (instant)."),
+    start: Instant | None = Query(None, alias="from", description="Raised at or after (instant)."),
+    end: Instant | None = Query(None, alias="to", description="Raised before (instant)."),
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> dict:
     """Exceptions, newest first. Employees see only their own."""

@@ -23,7 +23,7 @@ async def me(r: ReadTx = Depends(reader(Role.employee))) -> Me:
     return Me(user_id=c.user_id, tenant_id=c.tenant_id, email=c.email, role=c.role, employee_id=c.employee_id)
 
 
-@router.post("/users", status_code=201, response_model=User, responses=errors(write=True))
+@router.post("/users", status_code=201, response_model=User, responses=errors(404, write=True))
 async def create_user(body: UserCreate, w: WriteRequest = Depends(writer(Role.admin))) -> Response:
     """Create a user (admin). Email is unique per tenant (409)."""
 

@@ -5,7 +5,7 @@ from uuid import UUID
 from pydantic import EmailStr, Field
 
 from unifocus.auth.roles import Role
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import ApiModel, InputModel, omittable
 
 
 class User(ApiModel):
@@ -26,8 +26,8 @@ class UserCreate(InputModel):
 
 
 class UserPatch(InputModel):
-    role: Role | None = None
-    active: bool | None = None
+    role: Role = omittable()
+    active: bool = omittable()
     employee_id: UUID | None = None
 
 
