@@ -31,6 +31,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.PostgresConnectionError,
+    # asyncpg's own "this connection is in an inconsistent state" (seen after an outage: a
+    # connection still busy with a cancelled operation); it is discarded, the caller gets 503.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -95,7 +98,7 @@ class Database:
         try:
             await asyncio.wait_for(self.pool.release(conn), timeout=self.settings.db_timeout_seconds)
         except UNAVAILABLE:
-            conn.terminate()
+            discard(conn)  # a cancelled release may already have handed it back
 
     @asynccontextmanager
     async def tenant_tx(

@@ -23,7 +23,7 @@ from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, chain_for, entry_a
 from unifocus.auth.context import Caller, bearer_identity, load_caller
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
-from unifocus.db.pool import UNAVAILABLE, Database, set_tenant
+from unifocus.db.pool import UNAVAILABLE, Database, discard, set_tenant
 from unifocus.errors import (
     AppError,
     BadRequest,
@@ -154,6 +154,9 @@ class WriteRequest:
                 raise ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1) from exc
             except asyncpg.exceptions.DeadlockDetectedError as exc:
                 raise ServiceUnavailable("The write conflicted with another; retry.", retry_after=1) from exc
+            except UNAVAILABLE:
+                discard(conn)  # hung or broken: no rollback round trip, 503 within the bound
+                raise
             finally:
                 if not committed:
                     try:

@@ -1,0 +1,1 @@
+"""Whole-database backup and restore (`unifocus backup FILE`, `unifocus restore FILE`)."""
