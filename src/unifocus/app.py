@@ -21,6 +21,7 @@ from unifocus.limits.middleware import RequestLimitsMiddleware
 from unifocus.observability.logging import configure_logging
 from unifocus.observability.middleware import ObservabilityMiddleware
 from unifocus.observability.process import worker_metrics
+from unifocus.openapi import add_bearer_security
 from unifocus.ratelimit.buckets import RateLimiter
 from unifocus.ratelimit.middleware import RateLimitMiddleware
 from unifocus.settings import Settings, get_settings
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in _routers():
         app.include_router(router)
+    _document_security(app)
     # Added innermost first: requests pass Observability -> RequestLimits -> RateLimit -> app.
     if settings.rate_limit_enabled:
         limiter = RateLimiter(settings, app.state.redis)
@@ -119,6 +121,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        max_json_depth=settings.max_json_depth)
     app.add_middleware(ObservabilityMiddleware)
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_bearer_security(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

@@ -45,3 +45,21 @@ def errors(*codes: int, write: bool = False) -> dict[int | str, dict[str, Any]]:
                "content": {"application/problem+json": {}}}
         for code in sorted(wanted)
     }
+
+
+def add_bearer_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the bearer JWT on every /api operation (health and metrics need none)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "HS256 (UNIFOCUS_JWT_SECRET) or an OIDC issuer's RS256/ES256 keys (UNIFOCUS_JWKS_URL); "
+        "the token names the tenant and the user, never the role.",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith("/api/"):
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation["security"] = [{"bearerAuth": []}]
+    return schema

@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from unifocus.audit import service
 from unifocus.audit.schemas import AuditAction, AuditEntity, AuditLogEntry
@@ -15,6 +14,7 @@ from unifocus.db.readpath import ReadTx, reader
 from unifocus.errors import ValidationFailed
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
+from unifocus.schemas import Instant
 
 router = APIRouter(prefix="/api", tags=["audit"])
 
@@ -28,10 +28,10 @@ async def list_audit_logs(
     employee_id: UUID | None = Query(
         None, alias="employeeId", description="Only entries about this employee."
     ),
-    from_: AwareDatetime | None = Query(
+    from_: Instant | None = Query(
         None, alias="from", description="Instant with an offset (RFC 3339); entries at or after it."
     ),
-    to: AwareDatetime | None = Query(
+    to: Instant | None = Query(
         None, description="Instant with an offset (RFC 3339); entries before it."
     ),
     r: ReadTx = Depends(reader(Role.admin)),

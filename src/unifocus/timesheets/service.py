@@ -128,7 +128,14 @@ class DayResult:
 # --- pure part ------------------------------------------------------------------------------
 
 
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def check_range(from_date: date, to_date: date, max_days: int) -> None:
+    # Outside these dates the margins around the range overflow datetime arithmetic.
+    if not (EARLIEST <= from_date <= LATEST and EARLIEST <= to_date <= LATEST):
+        raise Unprocessable("Dates must be between 1900-01-01 and 9998-12-31.",
+                            errors=[{"field": "from", "message": "out of range"}])
     if to_date < from_date:
         raise Unprocessable("`to` must not be before `from`.",
                             errors=[{"field": "to", "message": "must be on or after from"}])
