@@ -1,0 +1,102 @@
+-- wrk script: POST /api/punches-shaped requests, each with its own Idempotency-Key and body.
+--
+-- Environment (set by bench/run.py):
+--   BENCH_TOKEN      bearer token (a manager of the bench tenant)
+--   BENCH_EMPLOYEES  number of employees; employee n has id 00000000-0000-4000-8000-<n as 12 hex>
+--   BENCH_PREFIX     key prefix of this run (unique per run)
+--   BENCH_DAY0       epoch seconds of 00:00 UTC of the most recent day punched; older days go back
+--   BENCH_COUNTS     file: written at the end with one request count per thread (fresh run);
+--                    read at the start (replay run), so each thread re-sends exactly its keys
+--   BENCH_REPLAY     "1": replay mode (cycle over the keys of the fresh run, same bodies)
+--   BENCH_OUT        file: JSON summary written at the end
+--
+-- Request g (thread t, counter c, T threads: g = c * T + t) punches employee g % E, on day
+-- (g // E) // 2 before BENCH_DAY0: clock_in at 09:00 when (g // E) is even, clock_out at
+-- 17:00 when odd, so every (employee, timestamp) is unique, each employee alternates in/out
+-- on a scheduled 09:00-17:00 shift (no exceptions raised) and a punch's 72 h evaluation
+-- window holds only a handful of facts.
+
+local threads = {}
+local thread_count = 0
+
+function setup(thread)
+  thread:set("tid", thread_count)
+  thread_count = thread_count + 1
+  table.insert(threads, thread)
+end
+
+local token, employees, prefix, day0, replay, counts_file
+local nthreads, limit
+-- globals of each thread's Lua state (thread:get reads them from the main state): tid, counter
+
+function init(args)
+  token = os.getenv("BENCH_TOKEN")
+  employees = tonumber(os.getenv("BENCH_EMPLOYEES"))
+  prefix = os.getenv("BENCH_PREFIX")
+  day0 = tonumber(os.getenv("BENCH_DAY0"))
+  replay = os.getenv("BENCH_REPLAY") == "1"
+  counts_file = os.getenv("BENCH_COUNTS")
+  nthreads = tonumber(os.getenv("BENCH_THREADS"))
+  counter = 0
+  limit = nil
+  if replay then
+    local f = assert(io.open(counts_file, "r"))
+    local i = 0
+    for line in f:lines() do
+      if i == tid then limit = tonumber(line) end
+      i = i + 1
+    end
+    f:close()
+    if limit == nil or limit < 1 then limit = 1 end
+  end
+end
+
+local function iso(epoch)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", epoch)
+end
+
+function request()
+  local c = counter
+  if replay then c = counter % limit end
+  counter = counter + 1
+  local g = c * nthreads + tid
+  local emp = g % employees
+  local k = math.floor(g / employees)
+  local day = math.floor(k / 2)
+  local kind, ts
+  if k % 2 == 0 then
+    kind, ts = "clock_in", day0 - day * 86400 + 9 * 3600
+  else
+    kind, ts = "clock_out", day0 - day * 86400 + 17 * 3600
+  end
+  local body = string.format(
+    '{"employeeId":"00000000-0000-4000-8000-%012x","type":"%s","timestamp":"%s"}', emp, kind, iso(ts))
+  local headers = {
+    ["Authorization"] = "Bearer " .. token,
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = string.format("%s-%d-%d", prefix, tid, c),
+  }
+  return wrk.format("POST", "/api/punches", headers, body)
+end
+
+function done(summary, latency, requests)
+  -- done() runs in the main Lua state, where init() never ran: read the environment here
+  local out = os.getenv("BENCH_OUT")
+  local counts_file = os.getenv("BENCH_COUNTS")
+  if os.getenv("BENCH_REPLAY") ~= "1" then
+    -- per thread, how many keys were issued: the replay run re-sends exactly these
+    local f = assert(io.open(counts_file, "w"))
+    for _, thread in ipairs(threads) do
+      f:write(tostring(thread:get("counter") or 0) .. "\n")
+    end
+    f:close()
+  end
+  local f = assert(io.open(out, "w"))
+  f:write(string.format(
+    '{"requests":%d,"duration_us":%d,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
+    '"non_2xx":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_timeout":%d}',
+    summary.requests, summary.duration, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout))
+  f:close()
+end

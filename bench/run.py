@@ -1,0 +1,519 @@
+"""`make bench`: punch write throughput of the service against the floor, in one run.
+
+    .venv/bin/python bench/run.py [--duration 20] [--replay-duration 20] [--log-duration 15]
+                                  [--clients 16] [--employees 1000] [--profile]
+
+1. PostgreSQL: DATABASE_URL's server (owner URL), else an embedded one in a temp dir. A
+   dedicated database `unifocus_bench_<hex>` is created, migrated (unifocus.db.migrate.upgrade)
+   and dropped at the end; a tenant (UTC), a manager and `--employees` employees (deterministic
+   ids 00000000-0000-4000-8000-<n>) each with a 09:00-17:00 schedule every day are inserted as
+   the owner.
+2. pgbench (`bench/pgbench_punch.sql`, as the app role under RLS): set_config + idempotency
+   record + punch + audit entry in one transaction, `--clients` clients, `--duration` s.
+3. The bare baseline (`bench/baseline_app.py`): uvicorn, 2 workers, the same three inserts per
+   POST with asyncpg; loaded by wrk (`bench/punch.lua`) at `--clients` connections.
+4. The service: `unifocus serve --workers 2` (scheduler off, rate limits OFF: the default
+   600-token bucket per user would throttle one user's load to 10 req/s after a minute; log
+   level WARNING: no access lines), loaded by the same wrk script with unique keys, while a
+   probe sends GET /health at 20 req/s; then the same keys again (replay); then, with
+   `--log-duration` > 0, a fresh run with access logs on (UNIFOCUS_LOG_LEVEL=INFO).
+5. A table on stdout and the same figures as JSON in bench/results/punch-<UTC stamp>.json.
+
+Writes/s are counted in the database (punch rows added / wrk's duration), so a request that
+failed is never counted as a write. Everything runs on this machine: wrk, the probe, the
+servers and PostgreSQL share its cores, so compare the ratios, not the absolute figures.
+`--profile` also samples both service workers with py-spy during the fresh run and writes
+collapsed stacks plus a summary under bench/results/ (see bench/profile_summary.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from unifocus.auth.tokens import mint_token  # noqa: E402
+from unifocus.db.migrate import upgrade  # noqa: E402
+from unifocus.db.urls import app_url, with_database  # noqa: E402
+from unifocus.settings import Settings  # noqa: E402
+
+SECRET = "bench-secret-" + "x" * 40
+CHAINS = 8
+VENV_BIN = Path(sys.executable).parent
+
+
+def emp_id(n: int) -> uuid.UUID:
+    return uuid.UUID(f"00000000-0000-4000-8000-{n:012x}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def midnight_days_ago(days: int) -> int:
+    d = datetime.now(UTC).date() - timedelta(days=days)
+    return int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp())
+
+
+# --- database --------------------------------------------------------------------------------
+
+def seed(db: str, employees: int) -> tuple[uuid.UUID, uuid.UUID]:
+    tenant, user = uuid.uuid4(), uuid.uuid4()
+    start, end = date.today() - timedelta(days=3000), date.today() + timedelta(days=1)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("INSERT INTO tenants (tenant_id, name, timezone) VALUES (%s, 'Bench Hotel', 'UTC')", (tenant,))
+        conn.execute("INSERT INTO users (tenant_id, id, email, role, subject) VALUES (%s, %s, %s, 'manager', %s)",
+                     (tenant, user, "bench-manager@example.com", str(user)))
+        conn.execute(
+            "INSERT INTO employees (tenant_id, id, first_name, last_name, timezone) "
+            "SELECT %s, ('00000000-0000-4000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, 'Emp', n::text, 'UTC' "
+            "FROM generate_series(0, %s - 1) n", (tenant, employees))
+        conn.execute(
+            "INSERT INTO schedules (tenant_id, id, employee_id, name, start_date, end_date) "
+            "SELECT tenant_id, gen_random_uuid(), id, 'day', %s, %s FROM employees WHERE tenant_id = %s",
+            (start, end, tenant))
+        conn.execute(
+            "INSERT INTO shifts (tenant_id, id, schedule_id, day_of_week, start_time, end_time) "
+            "SELECT s.tenant_id, gen_random_uuid(), s.id, d, '09:00', '17:00' "
+            "FROM schedules s CROSS JOIN generate_series(1, 7) d WHERE s.tenant_id = %s", (tenant,))
+        conn.execute("ANALYZE")
+    return tenant, user
+
+
+def punch_count(db: str) -> int:
+    with psycopg.connect(db, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM punches").fetchone()
+        return int(row[0]) if row else 0
+
+
+# --- processes -------------------------------------------------------------------------------
+
+class Server:
+    """A server process we started; stopped by its own pid (then its process group)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: Path, port: int):
+        self.name, self.port = name, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_ready(self, path: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base + path, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready: {self.log_path.read_text()[-2000:]}")
+
+    def workers(self) -> list[int]:
+        """Worker processes: children of the server process (multiprocessing spawn), not the
+        resource tracker."""
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) != self.proc.pid:
+                    continue
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+            except (OSError, IndexError, ValueError):
+                continue
+            if b"resource_tracker" not in cmd:
+                out.append(int(stat.parent.name))
+        return sorted(out)
+
+    def peak_rss_mb(self) -> list[float]:
+        peaks = []
+        for pid in self.workers():
+            try:
+                text = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            m = re.search(r"VmHWM:\s+(\d+) kB", text)
+            if m:
+                peaks.append(round(int(m.group(1)) / 1024, 1))
+        return peaks
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(25)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+def run_wrk(base: str, env: dict[str, str], duration: int, clients: int, out: Path) -> dict[str, Any]:
+    threads = 2
+    wenv = {**os.environ, **env, "BENCH_THREADS": str(threads), "BENCH_OUT": str(out)}
+    subprocess.run(["wrk", f"-t{threads}", f"-c{clients}", f"-d{duration}s", "--timeout", "10s",
+                    "-s", str(HERE / "punch.lua"), base], env=wenv, check=True, capture_output=True)
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["duration_s"] = result["duration_us"] / 1e6
+    result["rps"] = result["requests"] / result["duration_s"]
+    return result
+
+
+class HealthProbe(threading.Thread):
+    """GET /health at `rate` req/s (one keep-alive connection) while the load runs."""
+
+    def __init__(self, base: str, rate: float = 20.0) -> None:
+        super().__init__(daemon=True)
+        self.base, self.period = base, 1.0 / rate
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=5) as client:
+            nxt = time.perf_counter()
+            while not self.stopping.is_set():
+                t0 = time.perf_counter()
+                try:
+                    ok = client.get("/health").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    self.latencies.append((time.perf_counter() - t0) * 1000)
+                else:
+                    self.failures += 1
+                nxt += self.period
+                time.sleep(max(0.0, nxt - time.perf_counter()))
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+        return {"samples": len(lat), "failures": self.failures, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                "max_ms": round(lat[-1], 2) if lat else None}
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(len(values) * p / 100))], 2)
+
+
+def run_pgbench(url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
+                duration: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(duration), "-f", str(script),
+         "-D", f"tenant={tenant}", "-D", f"user={user}", "-D", f"nemp={employees}", "-D", f"chains={CHAINS}", url],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {proc.stderr[-2000:]}")
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", proc.stdout)
+    return {"tps": float(tps.group(1)) if tps else 0.0, "latency_avg_ms": float(lat.group(1)) if lat else None,
+            "failed": int(failed.group(1)) if failed else 0}
+
+
+# --- round trips of one punch ----------------------------------------------------------------
+
+async def count_round_trips(settings: Settings, token: str) -> list[str]:
+    """Drive two punches through the real app in-process, recording every statement the
+    asyncpg connection sends during the second (statements are cached by then: one call is
+    one round trip)."""
+    import asyncpg
+
+    from unifocus.app import create_app
+
+    seen: list[str] = []
+    recording = False
+    originals = {}
+
+    def wrap(name: str) -> None:
+        original = getattr(asyncpg.connection.Connection, name)
+        originals[name] = original
+
+        async def method(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+            if recording:
+                seen.append(" ".join(query.split())[:90])
+            return await original(self, query, *args, **kw)
+
+        setattr(asyncpg.connection.Connection, name, method)
+
+    for name in ("execute", "fetch", "fetchrow", "fetchval", "executemany"):
+        wrap(name)
+    try:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                day0 = midnight_days_ago(1200)
+                for i in range(2):
+                    if i == 1:
+                        recording = True
+                    ts = datetime.fromtimestamp(day0 - i * 86400 + 9 * 3600, UTC).isoformat()
+                    r = await client.post("/api/punches", json={"employeeId": str(emp_id(i)), "type": "clock_in",
+                                                                "timestamp": ts},
+                                          headers={"Authorization": f"Bearer {token}",
+                                                   "Idempotency-Key": f"rt-{uuid.uuid4()}"})
+                    if r.status_code != 201:
+                        raise RuntimeError(f"round-trip punch failed: {r.status_code} {r.text}")
+    finally:
+        for name, original in originals.items():
+            setattr(asyncpg.connection.Connection, name, original)
+    return seen
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=int, default=20, help="seconds of pgbench and of each fresh HTTP run")
+    ap.add_argument("--replay-duration", type=int, default=20)
+    ap.add_argument("--log-duration", type=int, default=15, help="fresh run with access logs on; 0 skips it")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--employees", type=int, default=1000)
+    ap.add_argument("--profile", action="store_true", help="py-spy both service workers during the fresh run")
+    ap.add_argument("--keep-db", action="store_true")
+    args = ap.parse_args()
+    for tool in ("wrk", "pgbench"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install wrk postgresql-client)")
+
+    work = Path(tempfile.mkdtemp(prefix="unifocus-bench-"))
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        from unifocus.db.embedded import start_embedded
+
+        server_url, embedded = start_embedded(work)
+    name = f"unifocus_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db = with_database(server_url, name)
+    started: list[Server] = []
+    try:
+        results = bench(args, db, work, started)
+    finally:
+        for s in started:
+            s.stop()
+        if not args.keep_db:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if embedded is not None:
+            embedded.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) -> dict[str, Any]:
+    t_start = time.time()
+    settings = Settings(database_url=db, jwt_secret=SECRET, data_dir=work / "data", scheduler_enabled=False,
+                        rate_limit_enabled=False, log_level="WARNING")
+    upgrade(db, settings)
+    tenant, user = seed(db, args.employees)
+    runtime = app_url(settings, db)
+    token = mint_token(settings, tenant, str(user), ttl_minutes=120)
+    print(f"bench database ready ({args.employees} employees); counting round trips ...", flush=True)
+    statements = asyncio.run(count_round_trips(settings, token))
+
+    print(f"pgbench: {args.clients} clients, {args.duration} s ...", flush=True)
+    before = punch_count(db)
+    pgb = run_pgbench(runtime, HERE / "pgbench_punch.sql", tenant, user, args.employees, args.clients,
+                      args.duration)
+    pgb["writes"] = punch_count(db) - before
+
+    base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
+
+    # the bare baseline: uvicorn, 2 workers, three inserts
+    port = free_port()
+    env = {**os.environ, "BENCH_DB_URL": runtime, "BENCH_TENANT": str(tenant), "BENCH_USER": str(user)}
+    baseline = Server("baseline", [str(VENV_BIN / "uvicorn"), "baseline_app:app", "--app-dir", str(HERE),
+                                   "--workers", "2", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+                                   "--no-access-log", "--log-level", "warning"], env, HERE, work, port)
+    started.append(baseline)
+    baseline.wait_ready("/")
+    print(f"baseline: wrk {args.clients} connections, {args.duration} s ...", flush=True)
+    run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "bwarm", "BENCH_DAY0": str(midnight_days_ago(2500))},
+            2, args.clients, work / "bwarm.json")
+    before = punch_count(db)
+    base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
+                   args.duration, args.clients, work / "base.json")
+    base["writes"] = punch_count(db) - before
+    base["writes_per_s"] = base["writes"] / base["duration_s"]
+    base["peak_rss_mb"] = baseline.peak_rss_mb()
+    baseline.stop()
+    started.remove(baseline)
+
+    service, svc = start_service(work, db, "WARNING", started)
+    run_wrk(service.base, {**base_env, "BENCH_PREFIX": "swarm", "BENCH_DAY0": str(midnight_days_ago(800))},
+            2, args.clients, work / "swarm.json")
+    print(f"service: wrk {args.clients} connections, {args.duration} s (+ /health probe) ...", flush=True)
+    profilers = start_profilers(service, args.duration, work) if args.profile else []
+    probe = HealthProbe(service.base)
+    probe.start()
+    before = punch_count(db)
+    fresh_env = {**base_env, "BENCH_PREFIX": f"svc{uuid.uuid4().hex[:6]}", "BENCH_DAY0": str(midnight_days_ago(2))}
+    fresh = run_wrk(service.base, fresh_env, args.duration, args.clients, work / "fresh.json")
+    probe.stopping.set()
+    probe.join()
+    fresh["writes"] = punch_count(db) - before
+    fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
+    fresh["health"] = probe.summary()
+    for p in profilers:
+        p.wait(args.duration + 30)
+
+    print(f"service: replay of the same keys, {args.replay_duration} s ...", flush=True)
+    before = punch_count(db)
+    replay = run_wrk(service.base, {**fresh_env, "BENCH_REPLAY": "1"}, args.replay_duration, args.clients,
+                     work / "replay.json")
+    replay["new_writes"] = punch_count(db) - before  # keys in flight when the fresh run stopped
+    svc["peak_rss_mb"] = service.peak_rss_mb()
+    service.stop()
+    started.remove(service)
+
+    logged: dict[str, Any] | None = None
+    if args.log_duration > 0:
+        service, _ = start_service(work, db, "INFO", started)
+        print(f"service with access logs: wrk {args.clients} connections, {args.log_duration} s ...", flush=True)
+        before = punch_count(db)
+        logged = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"log{uuid.uuid4().hex[:6]}",
+                                        "BENCH_DAY0": str(midnight_days_ago(400))},
+                         args.log_duration, args.clients, work / "logged.json")
+        logged["writes"] = punch_count(db) - before
+        logged["writes_per_s"] = logged["writes"] / logged["duration_s"]
+        service.stop()
+        started.remove(service)
+
+    if args.profile:
+        from profile_summary import summarise
+
+        summary = summarise([HERE / "results" / f"profile-worker{i}.txt" for i in range(len(profilers))])
+        (HERE / "results" / "profile-summary.txt").write_text(summary)
+        print(summary)
+
+    svc_w, base_w, pgb_w = fresh["writes_per_s"], base["writes_per_s"], pgb["tps"]
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
+                   "employees": args.employees, "duration_s": args.duration,
+                   "replay_duration_s": args.replay_duration, "rate_limit_enabled": False,
+                   "service_log_level": "WARNING", "audit_chains": CHAINS},
+        "service_writes_per_s": round(svc_w, 1),
+        "baseline_writes_per_s": round(base_w, 1),
+        "pgbench_writes_per_s": round(pgb_w, 1),
+        "punch_vs_pgbench_ratio": round(svc_w / pgb_w, 3) if pgb_w else None,
+        "punch_vs_baseline_ratio": round(svc_w / base_w, 3) if base_w else None,
+        "baseline_vs_pgbench_ratio": round(base_w / pgb_w, 3) if pgb_w else None,
+        "service_latency_ms": {"p50": fresh["p50_ms"], "p90": fresh["p90_ms"], "p99": fresh["p99_ms"],
+                               "max": fresh["max_ms"]},
+        "baseline_latency_ms": {"p50": base["p50_ms"], "p99": base["p99_ms"]},
+        "pgbench_latency_avg_ms": pgb["latency_avg_ms"],
+        "replay_per_s": round(replay["rps"], 1),
+        "replay_latency_ms": {"p50": replay["p50_ms"], "p99": replay["p99_ms"]},
+        "replay_new_writes": replay["new_writes"],
+        "health_during_load_ms": fresh["health"],
+        "service_peak_rss_mb_per_worker": svc["peak_rss_mb"],
+        "baseline_peak_rss_mb_per_worker": base["peak_rss_mb"],
+        "service_with_access_log_writes_per_s": round(logged["writes_per_s"], 1) if logged else None,
+        "service_with_access_log_latency_ms": {"p50": logged["p50_ms"], "p99": logged["p99_ms"]} if logged else None,
+        "errors": {"service_non_2xx": fresh["non_2xx"], "baseline_non_2xx": base["non_2xx"],
+                   "replay_non_2xx": replay["non_2xx"], "pgbench_failed": pgb["failed"],
+                   "service_socket_errors": fresh["errors_connect"] + fresh["errors_read"] + fresh["errors_timeout"]},
+        "round_trips_per_punch": len(statements),
+        "round_trip_statements": statements,
+        "wall_seconds": round(time.time() - t_start, 1),
+    }
+
+
+def start_service(work: Path, db: str, log_level: str, started: list[Server]) -> tuple[Server, dict[str, Any]]:
+    port = free_port()
+    data = work / f"serve-{log_level.lower()}"
+    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(data),
+           "UNIFOCUS_SCHEDULER_ENABLED": "false", "UNIFOCUS_RATE_LIMIT_ENABLED": "false",
+           "UNIFOCUS_LOG_LEVEL": log_level, "UNIFOCUS_AUDIT_CHAINS": str(CHAINS)}
+    for var in ("UNIFOCUS_APP_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL"):
+        env.pop(var, None)
+    service = Server(f"service-{log_level.lower()}", [str(VENV_BIN / "unifocus"), "serve", "--workers", "2",
+                                                      "--port", str(port)], env, ROOT, work, port)
+    started.append(service)
+    service.wait_ready("/ready")
+    return service, {}
+
+
+def start_profilers(service: Server, duration: int, work: Path) -> list[subprocess.Popen[bytes]]:
+    spy = VENV_BIN / "py-spy"
+    if not spy.exists():
+        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    (HERE / "results").mkdir(exist_ok=True)
+    procs = []
+    for i, pid in enumerate(service.workers()):
+        out = HERE / "results" / f"profile-worker{i}.txt"
+        procs.append(subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--duration", str(duration), "--rate", "200", "--format", "raw",
+             "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs
+
+
+def report(r: dict[str, Any]) -> None:
+    def f(v: Any) -> str:
+        return "-" if v is None else str(v)
+
+    h = r["health_during_load_ms"]
+    rows = [
+        ("punch writes/s: service (2 workers)", r["service_writes_per_s"]),
+        ("punch writes/s: bare baseline (2 workers)", r["baseline_writes_per_s"]),
+        ("punch writes/s: pgbench (SQL only)", r["pgbench_writes_per_s"]),
+        ("ratio service / pgbench", r["punch_vs_pgbench_ratio"]),
+        ("ratio service / baseline", r["punch_vs_baseline_ratio"]),
+        ("ratio baseline / pgbench", r["baseline_vs_pgbench_ratio"]),
+        ("service latency p50 / p99 (ms)",
+         f"{r['service_latency_ms']['p50']:.1f} / {r['service_latency_ms']['p99']:.1f}"),
+        ("baseline latency p50 / p99 (ms)",
+         f"{r['baseline_latency_ms']['p50']:.1f} / {r['baseline_latency_ms']['p99']:.1f}"),
+        ("replay (same keys) responses/s", r["replay_per_s"]),
+        ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
+        ("/health p50 / p99 during punch load (ms)", f"{f(h['p50_ms'])} / {f(h['p99_ms'])} ({h['samples']} samples)"),
+        ("peak RSS per service worker (MB)", ", ".join(map(str, r["service_peak_rss_mb_per_worker"]))),
+        ("peak RSS per baseline worker (MB)", ", ".join(map(str, r["baseline_peak_rss_mb_per_worker"]))),
+        ("service with access logs (INFO) writes/s", f(r["service_with_access_log_writes_per_s"])),
+        ("database round trips per punch write", r["round_trips_per_punch"]),
+        ("errors", json.dumps(r["errors"])),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print()
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"punch-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(r, indent=2) + "\n")
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
