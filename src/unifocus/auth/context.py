@@ -56,27 +56,60 @@ async def bearer_identity(request: Request) -> Identity:
     return identity
 
 
-async def load_caller(
-    conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role
-) -> Caller:
-    """Runs inside the request's tenant transaction, so RLS scopes the lookup too."""
-    row = await conn.fetchrow(
-        "SELECT id, email, role, employee_id, active FROM users WHERE tenant_id = $1 AND subject = $2",
-        identity.tenant_id,
-        identity.subject,
-    )
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency claim to make in the same round trip as the caller lookup."""
+
+    method: str
+    path: str
+    key: str
+    fingerprint: bytes
+    ttl_seconds: float
+
+
+@dataclass(frozen=True)
+class Entered:
+    caller: Caller
+    claimed: bool | None  # None: no key; True: this request owns it; False: stored answer below
+    stored: Any = None
+
+
+ENTER = "SELECT * FROM unifocus_enter($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+async def enter(
+    conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role,
+    lock_timeout_ms: int | None = None, claim: Claim | None = None,
+) -> Entered:
+    """One round trip inside the request's transaction: set the tenant for RLS, load the
+    caller (role and active come from the database) and, for a keyed write, claim the key."""
+    args: tuple[Any, ...] = (identity.tenant_id, identity.subject,
+                             f"{lock_timeout_ms}ms" if lock_timeout_ms is not None else None)
+    if claim is not None:
+        args += (claim.method, claim.path, claim.key, claim.fingerprint, claim.ttl_seconds)
+    else:
+        args += (None, None, None, None, None)
+    row = await conn.fetchrow(ENTER, *args)
     if row is None:
         hooks.auth_attempt("unknown_user")
         raise Unauthorized("The token's user is not known.")
-    if not row["active"]:
+    if not row["o_active"]:
         hooks.auth_attempt("inactive")
         raise Forbidden("This user is deactivated.")
-    caller = Caller(identity.tenant_id, row["id"], row["email"], Role(row["role"]), row["employee_id"], request_id)
+    caller = Caller(identity.tenant_id, row["o_user_id"], row["o_email"], Role(row["o_role"]),
+                    row["o_employee_id"], request_id)
     if not caller.role.at_least(min_role):
         hooks.auth_attempt("forbidden")
         raise Forbidden(f"This operation needs the {min_role.value} role.")
     hooks.auth_attempt("success")
-    return caller
+    return Entered(caller, row["o_claimed"], row)
+
+
+async def load_caller(
+    conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role
+) -> Caller:
+    """The caller, in a transaction whose tenant is already set (jobs, CLI)."""
+    return (await enter(conn, identity, request_id, min_role)).caller
 
 
 def guard(caller: Caller, row: Any) -> Any:

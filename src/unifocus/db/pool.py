@@ -57,7 +57,18 @@ class Database:
             statement_cache_size=self.settings.db_statement_cache_size,
             max_inactive_connection_lifetime=60,
             init=self._init_connection,
+            reset=self._reset_connection,
         )
+
+    @staticmethod
+    async def _reset_connection(conn: asyncpg.Connection) -> None:
+        """What the pool runs when a connection comes back. Nothing of ours outlives a
+        transaction (the tenant and lock_timeout are transaction-local, advisory locks are
+        transaction-scoped, no LISTEN, no session cursors), so asyncpg's default reset (a round
+        trip per request: unlock all, CLOSE ALL, UNLISTEN, RESET ALL) buys nothing; only an
+        unfinished transaction is rolled back."""
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
 
     @staticmethod
     async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -101,17 +112,13 @@ class Database:
             discard(conn)  # a cancelled release may already have handed it back
 
     @asynccontextmanager
-    async def tenant_tx(
-        self, tenant_id: UUID, *, readonly: bool, lock_timeout_ms: int | None = None
-    ) -> AsyncIterator[asyncpg.Connection]:
-        """A transaction in which row-level security sees `tenant_id` (transaction-local, so
-        safe behind a transaction pooler). Read transactions are READ ONLY: only the write
-        path can change data."""
+    async def tx(self, *, readonly: bool) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction; the caller sets the tenant first thing (`unifocus_enter` or
+        `set_tenant`). Read transactions are READ ONLY: only the write path changes data."""
         async with self.connection() as conn:
             tx = conn.transaction(readonly=readonly)
             await tx.start()
             try:
-                await set_tenant(conn, tenant_id, lock_timeout_ms)
                 yield conn
             except BaseException as exc:
                 if isinstance(exc, UNAVAILABLE):
@@ -120,6 +127,16 @@ class Database:
                 raise
             else:
                 await tx.commit()
+
+    @asynccontextmanager
+    async def tenant_tx(
+        self, tenant_id: UUID, *, readonly: bool, lock_timeout_ms: int | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction in which row-level security sees `tenant_id` (transaction-local, so
+        safe behind a transaction pooler)."""
+        async with self.tx(readonly=readonly) as conn:
+            await set_tenant(conn, tenant_id, lock_timeout_ms)
+            yield conn
 
 
 def discard(conn: asyncpg.Connection) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from fastapi import Depends, Request
 
-from unifocus.auth.context import Caller, bearer_identity, load_caller
+from unifocus.auth.context import Caller, bearer_identity, enter
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
 from unifocus.db.pool import Database
@@ -29,8 +29,8 @@ def reader(min_role: Role) -> Callable[..., Any]:
     ) -> AsyncIterator[ReadTx]:
         db: Database = request.app.state.db
         request_id = str(getattr(request.state, "request_id", "-"))
-        async with db.tenant_tx(identity.tenant_id, readonly=True) as conn:
-            caller = await load_caller(conn, identity, request_id, min_role)
+        async with db.tx(readonly=True) as conn:
+            caller = (await enter(conn, identity, request_id, min_role)).caller
             request.state.user_id = str(caller.user_id)
             yield ReadTx(conn, caller)
 

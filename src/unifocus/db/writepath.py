@@ -20,10 +20,10 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, chain_for, entry_arrays
-from unifocus.auth.context import Caller, bearer_identity, load_caller
+from unifocus.auth.context import Caller, Claim, Entered, bearer_identity, enter
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
-from unifocus.db.pool import UNAVAILABLE, Database, discard, set_tenant
+from unifocus.db.pool import UNAVAILABLE, Database, discard
 from unifocus.errors import (
     AppError,
     BadRequest,
@@ -38,6 +38,14 @@ from unifocus.observability import hooks
 from unifocus.settings import Settings
 
 JSON = "application/json"
+
+# The audit entries ($1-$11 as in INSERT_ENTRIES) and the stored response ($12-$18: user id,
+# method, path, key, status, headers, body) in one round trip.
+AUDIT_AND_STORE = (
+    "WITH audit AS (" + INSERT_ENTRIES + ") "  # noqa: S608 - constant SQL
+    "UPDATE idempotency_records SET status_code = $16, headers = $17, body = $18 "
+    "WHERE tenant_id = $1 AND user_id = $12 AND method = $13 AND path = $14 AND key = $15"
+)
 
 
 @dataclass
@@ -119,19 +127,24 @@ class WriteRequest:
         ttl = self.settings.idempotency_ttl_hours * 3600
         lock_ms = int(self.settings.idempotency_wait_seconds * 1000) if self.key else None
         fp = self._fingerprint() if self.key else b""
+        claim = None
+        if self.key is not None:
+            claim = Claim(self.request.method, self.request.url.path, self.key, fp, ttl)
         kept: tuple[Caller, AppError] | None = None
         async with self.db.connection() as conn:
             tx = conn.transaction()
             await tx.start()
             committed = False
             try:
-                await set_tenant(conn, self.identity.tenant_id, lock_ms)
-                caller = await load_caller(conn, self.identity, self.request_id, self.min_role)
+                entered = await self._enter(conn, lock_ms, claim)
+                caller = entered.caller
                 self.request.state.user_id = str(caller.user_id)
-                if self.key is not None:
-                    early = await self._claim(conn, caller, fp, ttl)
+                if entered.claimed is False:
+                    early = self._answer_duplicate(entered.stored, fp)
                     if early is not None:
                         return early
+                elif entered.claimed:
+                    hooks.idempotency_lookup("miss")
                 wtx = WriteTx(conn, caller, self.settings)
                 try:
                     result = await handler(wtx)
@@ -168,14 +181,10 @@ class WriteRequest:
         assert kept is not None
         return await self._store_domain_error(kept[0], fp, ttl, kept[1])
 
-    async def _claim(self, conn: asyncpg.Connection, caller: Caller, fp: bytes, ttl: float) -> Response | None:
-        """None when this request owns the key; else the answer for the duplicate."""
-        scope = self._scope(caller)
+    async def _enter(self, conn: asyncpg.Connection, lock_ms: int | None, claim: Claim | None) -> Entered:
+        """Tenant, caller and (for a keyed write) the claim, in one round trip."""
         try:
-            if await store.claim(conn, scope, fp, ttl):
-                hooks.idempotency_lookup("miss")
-                return None
-            stored = await store.fetch(conn, scope)
+            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim)
         except asyncpg.exceptions.LockNotAvailableError as exc:
             # The original holds the key's row: it is still in flight.
             hooks.idempotency_lookup("in_progress")
@@ -186,13 +195,18 @@ class WriteRequest:
         except UNAVAILABLE:
             raise
         except asyncpg.PostgresError:
-            hooks.idempotency_lookup("error")
+            if claim is not None:
+                hooks.idempotency_lookup("error")
             raise
-        if stored is None or stored.status is None:
+
+    def _answer_duplicate(self, row: Any, fp: bytes) -> Response | None:
+        """The answer for a duplicate of a stored request (None: run it anyway, only when
+        replay is disabled, a deliberately broken deployment)."""
+        if row["o_status"] is None:
             # Cannot normally happen: a claim is only visible once its response is stored.
             hooks.idempotency_lookup("in_progress")
             raise IdempotencyInProgress("A request with this key is in progress.", headers={"Retry-After": "1"})
-        if stored.fingerprint != fp:
+        if bytes(row["o_fingerprint"]) != fp:
             hooks.idempotency_lookup("mismatch")
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with another request (method, path, query or body)."
@@ -200,27 +214,33 @@ class WriteRequest:
         hooks.idempotency_lookup("hit")
         if not self.settings.idempotency_replay_enabled:
             return None
-        return _response(stored.status, stored.body, stored.headers, replayed=True)
+        headers = orjson.loads(row["o_headers"]) if row["o_headers"] else {}
+        return _response(row["o_status"], bytes(row["o_body"] or b""), headers, replayed=True)
 
     async def _finish(
         self, conn: asyncpg.Connection, wtx: WriteTx, status: int, headers: dict[str, str], body: bytes
     ) -> None:
-        """Audit entries, then the stored response: last, so the chain lock is held briefly."""
+        """Audit entries, then the stored response, in one statement: last, so the chain
+        lock is held briefly."""
         caller = wtx.caller
+        audit_args: tuple[Any, ...] = ()
         if wtx.entries:
             chain = chain_for(caller.request_id, self.settings.audit_chains)
-            try:
-                await conn.execute(
-                    INSERT_ENTRIES, caller.tenant_id, chain, caller.user_id, caller.request_id,
-                    *entry_arrays(wtx.entries),
-                )
-            except UNAVAILABLE:
-                raise
-            except Exception:
+            audit_args = (caller.tenant_id, chain, caller.user_id, caller.request_id, *entry_arrays(wtx.entries))
+        try:
+            if wtx.entries and self.key is not None:
+                stored = store.store_args(self._scope(caller), status, headers, body)
+                await conn.execute(AUDIT_AND_STORE, *audit_args, *stored[1:])
+            elif wtx.entries:
+                await conn.execute(INSERT_ENTRIES, *audit_args)
+            elif self.key is not None:
+                await conn.execute(store.STORE, *store.store_args(self._scope(caller), status, headers, body))
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            if wtx.entries:
                 hooks.audit_failed()
-                raise
-        if self.key is not None:
-            await conn.execute(store.STORE, *store.store_args(self._scope(caller), status, headers, body))
+            raise
 
     async def _store_domain_error(self, caller: Caller, fp: bytes, ttl: float, exc: AppError) -> Response:
         """A domain answer (404, 409, ...) is kept for the key, but none of the handler's

@@ -1,6 +1,8 @@
 """Claim, replay and store idempotency records, inside the write's own transaction.
 
-The claim is an INSERT into the record's primary key. A duplicate in flight blocks on that
+The claim (`unifocus_claim`, migration 0003; the write path makes it inside
+`unifocus_enter`, in the same round trip as the caller lookup) is an INSERT into the record's
+primary key. A duplicate in flight blocks on that
 key until the original commits (then it sees the stored response and replays it) or rolls
 back (then it proceeds as the original). The wait is bounded by lock_timeout; past it the
 duplicate is told 409 in progress. A record past its expiry is taken over by the claim, so a
@@ -16,15 +18,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-CLAIM = """
-INSERT INTO idempotency_records AS r (tenant_id, user_id, method, path, key, fingerprint, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))
-ON CONFLICT (tenant_id, user_id, method, path, key) DO UPDATE
-    SET fingerprint = EXCLUDED.fingerprint, status_code = NULL, headers = NULL, body = NULL,
-        created_at = now(), expires_at = EXCLUDED.expires_at
-    WHERE r.expires_at <= now()
-RETURNING true
-"""
+CLAIM = "SELECT unifocus_claim($1, $2, $3, $4, $5, $6, $7)"  # SQL in migration 0003
 
 FETCH = """
 SELECT fingerprint, status_code, headers, body FROM idempotency_records

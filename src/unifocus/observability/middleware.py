@@ -9,7 +9,6 @@ import time
 import uuid
 
 import structlog
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unifocus.observability.http_metrics import EXCLUDED_PATHS, route_template

@@ -65,10 +65,9 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCr
     if ts > now + FUTURE_TOLERANCE:
         raise Unprocessable("The punch is more than 5 minutes in the future.",
                             errors=[{"field": "timestamp", "message": "more than 5 minutes in the future"}])
-    ctx = await engine.lock_employee(tx.conn, tx.caller.tenant_id, body.employee_id)
     punch_id = uuid4()
-    ev = await engine.evaluate_zone(tx.conn, ctx, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, now,
-                                    extra=PunchFact(punch_id, body.type.value, ts))
+    ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
+                                    ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
     occ = ev.occurrence_of(punch_id)
     row = await tx.conn.fetchrow(
         f"INSERT INTO punches (tenant_id, id, employee_id, type, ts, device, client_punch_id, source, "  # noqa: S608
@@ -88,7 +87,8 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCr
 async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
     """Mark a punch voided (the row stays) and re-evaluate its occurrence."""
     current = await get(tx.conn, tx.caller, punch_id)
-    ctx = await engine.lock_employee(tx.conn, tx.caller.tenant_id, current.employee_id)
+    # The employee lock before the punch's row lock: the order every evaluation takes.
+    await engine.lock_employee(tx.conn, tx.caller.tenant_id, current.employee_id)
     row = await tx.conn.fetchrow(
         f"UPDATE punches SET voided = true, void_reason = $3, voided_at = now(), voided_by = $4 "  # noqa: S608
         f"WHERE tenant_id = $1 AND id = $2 AND NOT voided RETURNING {PUNCH_COLS}",
@@ -100,7 +100,8 @@ async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
     tx.audit(AuditEntry("Punch", "voided", punch_id, _json(current), _json(after),
                         employee_id=after.employee_id, punch_id=punch_id))
     ts = current.timestamp.astimezone(UTC)
-    ev = await engine.evaluate_zone(tx.conn, ctx, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, datetime.now(UTC))
+    ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, current.employee_id, ts - engine.PUNCH_ZONE,
+                                    ts + engine.PUNCH_ZONE)
     await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
     return after
 

@@ -10,9 +10,9 @@ one employee: punch writes, voids and the sweep never interleave.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -60,36 +60,38 @@ async def lock_employee(conn: asyncpg.Connection, tenant_id: UUID, employee_id: 
     return EmployeeContext(tenant_id, employee_id, zone(row["etz"] or row["ttz"]), policy)
 
 
-async def load_occurrences(
-    conn: asyncpg.Connection, ctx: EmployeeContext, first: date, last: date
-) -> list[Occurrence]:
-    rows = await conn.fetch(
-        "SELECT s.id AS schedule_id, s.start_date, s.end_date, sh.id, sh.day_of_week, sh.start_time, sh.end_time "
-        "FROM schedules s JOIN shifts sh ON sh.tenant_id = s.tenant_id AND sh.schedule_id = s.id "
-        "WHERE s.tenant_id = $1 AND s.employee_id = $2 AND s.deleted_at IS NULL AND sh.deleted_at IS NULL "
-        "AND s.start_date <= $4 AND s.end_date >= $3",
-        ctx.tenant_id, ctx.employee_id, first, last,
-    )
-    spans: dict[UUID, ScheduleSpan] = {}
-    shifts: dict[UUID, list[WeeklyShift]] = {}
-    for r in rows:
-        spans.setdefault(r["schedule_id"], ScheduleSpan(r["schedule_id"], r["start_date"], r["end_date"]))
-        shifts.setdefault(r["schedule_id"], []).append(
-            WeeklyShift(r["id"], r["schedule_id"], r["day_of_week"], r["start_time"], r["end_time"])
-        )
-    full = [ScheduleSpan(s.id, s.start_date, s.end_date, tuple(shifts[s.id])) for s in spans.values()]
-    return occurrences(full, ctx.tz, first, last)
+CONTEXT = "SELECT unifocus_punch_context($1, $2, $3, $4, $5, $6, $7, $8)"  # SQL in migration 0003
 
 
-async def load_punches(
-    conn: asyncpg.Connection, ctx: EmployeeContext, start: datetime, end: datetime
-) -> list[PunchFact]:
-    rows = await conn.fetch(
-        "SELECT id, type, ts FROM punches WHERE tenant_id = $1 AND employee_id = $2 "
-        "AND ts >= $3 AND ts < $4 AND NOT voided",
-        ctx.tenant_id, ctx.employee_id, start, end,
-    )
-    return [PunchFact(r["id"], r["type"], r["ts"]) for r in rows]
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _uuid(text: str | None) -> UUID | None:
+    return UUID(text) if text else None
+
+
+def _exception_row(d: dict[str, Any]) -> dict[str, Any]:
+    """An exceptions row read as JSON, typed like an asyncpg record."""
+    return {
+        **d,
+        "id": UUID(d["id"]), "tenant_id": UUID(d["tenant_id"]), "employee_id": UUID(d["employee_id"]),
+        "shift_id": _uuid(d["shift_id"]), "punch_id": _uuid(d["punch_id"]),
+        "resolved_by": _uuid(d["resolved_by"]),
+        "shift_date": date.fromisoformat(d["shift_date"]) if d["shift_date"] else None,
+        "created_at": _instant(d["created_at"]),
+        "resolved_at": _instant(d["resolved_at"]) if d["resolved_at"] else None,
+    }
+
+
+def _spans(rows: list[list[Any]]) -> list[ScheduleSpan]:
+    spans: dict[str, tuple[date, date]] = {}
+    shifts: dict[str, list[WeeklyShift]] = {}
+    for schedule_id, start, end, shift_id, day, start_time, end_time in rows:
+        spans.setdefault(schedule_id, (date.fromisoformat(start), date.fromisoformat(end)))
+        shifts.setdefault(schedule_id, []).append(WeeklyShift(
+            UUID(shift_id), UUID(schedule_id), day, time.fromisoformat(start_time), time.fromisoformat(end_time)))
+    return [ScheduleSpan(UUID(sid), first, last, tuple(shifts[sid])) for sid, (first, last) in spans.items()]
 
 
 @dataclass
@@ -100,6 +102,8 @@ class Evaluation:
     punches: list[PunchFact]
     occurrences: list[Occurrence]
     findings: list[Finding]
+    existing: list[dict[str, Any]]  # live exceptions that could belong to the zone
+    now: datetime  # the transaction's timestamp: what now() stamps on the rows it writes
 
     def occurrence_of(self, punch_id: UUID) -> Occurrence | None:
         return pair_punches(self.punches, self.occurrences, self.ctx.policy).occurrence_of.get(punch_id)
@@ -114,32 +118,34 @@ class Evaluation:
 
 
 async def evaluate_zone(
-    conn: asyncpg.Connection, ctx: EmployeeContext, zone_start: datetime, zone_end: datetime,
-    now: datetime, extra: PunchFact | None = None,
+    conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID, zone_start: datetime, zone_end: datetime,
+    now: datetime | None = None, extra: PunchFact | None = None,
 ) -> Evaluation:
-    """Evaluate the rules over the facts around [zone_start, zone_end). `extra` is a punch not
-    yet inserted (the one being recorded), evaluated as if it were stored."""
+    """Lock the employee and evaluate the rules over the facts around [zone_start, zone_end),
+    in one round trip for the reads. `extra` is a punch not yet inserted (the one being
+    recorded), evaluated as if it were stored. `now` defaults to the transaction's time."""
     read_start, read_end = zone_start - READ_MARGIN, zone_end + READ_MARGIN
-    punches = await load_punches(conn, ctx, read_start, read_end)
+    # Dates are local to a zone only the database knows yet: a day either side of the UTC
+    # dates covers every offset; the pure code below trims to the exact local range.
+    raw = await conn.fetchval(
+        CONTEXT, tenant_id, employee_id, read_start, read_end,
+        read_start.date() - timedelta(days=2), read_end.date() + timedelta(days=1),
+        zone_start.date() - timedelta(days=2), zone_end.date() + timedelta(days=1),
+    )
+    if raw is None:
+        raise NotFound("employeeId names no employee of this tenant.")
+    data = orjson.loads(raw)
+    policy = Policy.from_json(data["policy"] or {})
+    ctx = EmployeeContext(tenant_id, employee_id, zone(data["timezone"]), policy)
+    db_now = _instant(data["now"])
+    punches = [PunchFact(UUID(pid), kind, _instant(ts)) for pid, kind, ts in data["punches"]]
     if extra is not None:
         punches.append(extra)
     first = read_start.astimezone(ctx.tz).date() - timedelta(days=1)
-    occs = await load_occurrences(conn, ctx, first, read_end.astimezone(ctx.tz).date())
-    findings = evaluate(punches, occs, ctx.policy, now)
-    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings)
-
-
-async def _existing(conn: asyncpg.Connection, ev: Evaluation) -> list[Any]:
-    """Live (non-withdrawn) exceptions of the employee that could belong to the zone."""
-    zone_dates = (
-        ev.zone_start.astimezone(ev.ctx.tz).date() - timedelta(days=1),
-        ev.zone_end.astimezone(ev.ctx.tz).date(),
-    )
-    return list(await conn.fetch(
-        f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 AND employee_id = $2 "  # noqa: S608
-        "AND status <> 'withdrawn' AND (shift_date BETWEEN $3 AND $4 OR (shift_id IS NULL AND punch_id = ANY($5)))",
-        ev.ctx.tenant_id, ev.ctx.employee_id, zone_dates[0], zone_dates[1], [p.id for p in ev.punches],
-    ))
+    occs = occurrences(_spans(data["shifts"]), ctx.tz, first, read_end.astimezone(ctx.tz).date())
+    findings = evaluate(punches, occs, policy, now or db_now)
+    existing = [_exception_row(d) for d in data["exceptions"]]
+    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now)
 
 
 def exception_json(row: Any) -> dict[str, Any]:
@@ -163,24 +169,20 @@ async def reconcile(
     """Insert the findings not yet stored, withdraw pending exceptions whose cause is gone.
     Approved and rejected ones are never touched. Returns the rows created."""
     wanted = {(f.type, f.dedupe_key): f for f in ev.findings if ev.in_zone(f)}
-    existing = await _existing(conn, ev)
-    have = {(r["type"], r["dedupe_key"]) for r in existing}
-    for row in existing:
-        zone_member = row["shift_id"] is not None or row["punch_id"] in {p.id for p in ev.punches}
+    have = {(r["type"], r["dedupe_key"]) for r in ev.existing}
+    window_punches = {p.id for p in ev.punches}
+    for row in ev.existing:
+        zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
         if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
             if row["shift_id"] is not None and not _occurrence_in_zone(ev, row):
                 continue
             await _withdraw(conn, row, audit)
-    created = []
-    for key, finding in wanted.items():
-        if key in have or (finding.time_based and not include_time_based):
-            continue
-        row = await _insert(conn, ev.ctx, finding)
-        if row is not None:
-            created.append(row)
-            hooks.exception_raised(finding.type)
-            audit.append(AuditEntry("Exception", "created", row["id"], None, exception_json(row),
-                                    employee_id=ev.ctx.employee_id, punch_id=row["punch_id"], exception_id=row["id"]))
+    new = [f for key, f in wanted.items() if key not in have and (include_time_based or not f.time_based)]
+    created = await _insert(conn, ev.ctx, new) if new else []
+    for row in created:
+        hooks.exception_raised(row["type"])
+        audit.append(AuditEntry("Exception", "created", row["id"], None, exception_json(row),
+                                employee_id=ev.ctx.employee_id, punch_id=row["punch_id"], exception_id=row["id"]))
     return created
 
 
@@ -189,14 +191,24 @@ def _occurrence_in_zone(ev: Evaluation, row: Any) -> bool:
     return occ is not None and ev.zone_start <= occ.start < ev.zone_end
 
 
-async def _insert(conn: asyncpg.Connection, ctx: EmployeeContext, f: Finding) -> Any:
-    return await conn.fetchrow(
-        "INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, "  # noqa: S608
-        "dedupe_key, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING "
-        f"RETURNING {EXCEPTION_COLS}",
-        ctx.tenant_id, uuid4(), ctx.employee_id, f.type, f.shift_id, f.shift_date, f.punch_id, f.dedupe_key,
-        orjson.dumps(f.details).decode(),
+INSERT_FINDINGS = (
+    "INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, dedupe_key, details) "  # noqa: S608
+    "SELECT $1, gen_random_uuid(), $2, x.type, x.shift_id, x.shift_date, x.punch_id, x.dedupe_key, "
+    "x.details FROM unnest($3::text[], $4::uuid[], $5::date[], $6::uuid[], $7::text[], $8::jsonb[]) "
+    "AS x(type, shift_id, shift_date, punch_id, dedupe_key, details) "
+    f"RETURNING {EXCEPTION_COLS}"
+)
+
+
+async def _insert(conn: asyncpg.Connection, ctx: EmployeeContext, findings: list[Finding]) -> list[Any]:
+    """All new findings in one statement (the employee lock rules out a concurrent insert)."""
+    rows = await conn.fetch(
+        INSERT_FINDINGS, ctx.tenant_id, ctx.employee_id,
+        [f.type for f in findings], [f.shift_id for f in findings], [f.shift_date for f in findings],
+        [f.punch_id for f in findings], [f.dedupe_key for f in findings],
+        [orjson.dumps(f.details).decode() for f in findings],
     )
+    return sorted(rows, key=lambda r: (r["type"], r["dedupe_key"]))
 
 
 async def _withdraw(conn: asyncpg.Connection, row: Any, audit: list[AuditEntry]) -> None:

@@ -34,8 +34,7 @@ async def _employees_with_schedules(db: Database, tenant: UUID, since: date, unt
 async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: datetime, chains: int) -> int:
     request_id = f"sweep-{uuid.uuid4().hex}"
     async with db.tenant_tx(tenant, readonly=False) as conn:
-        ctx = await engine.lock_employee(conn, tenant, employee_id)
-        ev = await engine.evaluate_zone(conn, ctx, now - LOOKBACK, now, now)
+        ev = await engine.evaluate_zone(conn, tenant, employee_id, now - LOOKBACK, now, now)
         entries: list[AuditEntry] = []
         created = await engine.reconcile(conn, ev, entries, include_time_based=True)
         if entries:
