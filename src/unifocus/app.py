@@ -62,7 +62,9 @@ def _routers() -> list[Any]:
     from unifocus.timesheets.routes import router as timesheets
     from unifocus.users.routes import router as users
 
-    return [health, metrics, tenants, users, employees, schedules, punches, exceptions, timesheets, audit]
+    # Matched in this order on every request: the hot path (punches, from every time clock)
+    # first, probes next.
+    return [punches, health, metrics, exceptions, schedules, timesheets, employees, users, tenants, audit]
 
 
 def _redis_client(settings: Settings) -> Any:

@@ -27,6 +27,12 @@ class Identity:
     subject: str
 
 
+# Verified tokens remembered per process: bounded in count and in time (a key removed from
+# the issuer's JWKS stops being accepted within CACHE_SECONDS).
+CACHE_ENTRIES = 10_000
+CACHE_SECONDS = 300.0
+
+
 class TokenError(Unauthorized):
     """401 with the metric reason (`invalid_token` or `expired`)."""
 
@@ -55,6 +61,7 @@ class TokenVerifier:
         self.settings = settings
         self.jwks: jwt.PyJWKClient | None = None
         self.secret: str | None = None
+        self._cache: dict[str, tuple[Identity, float, float]] = {}
         if settings.jwks_url:
             self.jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
             self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
@@ -73,6 +80,21 @@ class TokenVerifier:
             raise TokenError("The token's key is unknown.") from exc
 
     def verify(self, token: str) -> Identity:
+        """The token's identity. A token whose signature and claims were checked is
+        remembered until its `exp` (at most CACHE_SECONDS): the role and `active` still come
+        from the database on every request, only the signature check is skipped."""
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] <= now < hit[2]:
+            return hit[0]
+        identity, not_before, expires = self._verify(token)
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        leeway = self.settings.jwt_leeway_seconds
+        self._cache[token] = (identity, not_before - leeway, min(expires + leeway, now + CACHE_SECONDS))
+        return identity
+
+    def _verify(self, token: str) -> tuple[Identity, float, float]:
         s = self.settings
         try:
             header = jwt.get_unverified_header(token)
@@ -108,7 +130,8 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject or len(subject) > 255:
             raise TokenError("The token's subject is invalid.")
-        return Identity(tenant_id, subject)
+        not_before = float(claims.get("nbf", 0) or 0)
+        return Identity(tenant_id, subject), not_before, float(claims["exp"])
 
 
 def mint_token(settings: Settings, tenant_id: UUID, subject: str, ttl_minutes: int | None = None) -> str:

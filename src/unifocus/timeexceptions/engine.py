@@ -22,7 +22,7 @@ from unifocus.audit.writer import AuditEntry
 from unifocus.errors import NotFound
 from unifocus.observability import hooks
 from unifocus.schedules.occurrences import Occurrence, ScheduleSpan, WeeklyShift, occurrences
-from unifocus.timeexceptions.pairing import PunchFact, pair_punches
+from unifocus.timeexceptions.pairing import Pairing, PunchFact, pair_punches
 from unifocus.timeexceptions.policy import Policy
 from unifocus.timeexceptions.rules import Finding, evaluate
 from unifocus.timezones import zone
@@ -104,9 +104,10 @@ class Evaluation:
     findings: list[Finding]
     existing: list[dict[str, Any]]  # live exceptions that could belong to the zone
     now: datetime  # the transaction's timestamp: what now() stamps on the rows it writes
+    pairing: Pairing
 
     def occurrence_of(self, punch_id: UUID) -> Occurrence | None:
-        return pair_punches(self.punches, self.occurrences, self.ctx.policy).occurrence_of.get(punch_id)
+        return self.pairing.occurrence_of.get(punch_id)
 
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
@@ -143,9 +144,10 @@ async def evaluate_zone(
         punches.append(extra)
     first = read_start.astimezone(ctx.tz).date() - timedelta(days=1)
     occs = occurrences(_spans(data["shifts"]), ctx.tz, first, read_end.astimezone(ctx.tz).date())
-    findings = evaluate(punches, occs, policy, now or db_now)
+    pairing = pair_punches(punches, occs, policy)
+    findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing)
     existing = [_exception_row(d) for d in data["exceptions"]]
-    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now)
+    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing)
 
 
 def exception_json(row: Any) -> dict[str, Any]:

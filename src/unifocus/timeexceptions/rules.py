@@ -34,7 +34,7 @@ from typing import Any
 from uuid import UUID
 
 from unifocus.schedules.occurrences import Occurrence
-from unifocus.timeexceptions.pairing import Break, PunchFact, Session, attribute, pair_punches
+from unifocus.timeexceptions.pairing import Break, Pairing, PunchFact, Session, attribute, pair_punches
 from unifocus.timeexceptions.policy import Policy
 
 __all__ = ["Finding", "PunchFact", "attribute", "evaluate", "iso", "occurrence_overtime"]
@@ -119,7 +119,8 @@ class _Collector:
 
 
 def evaluate(
-    punches: Iterable[PunchFact], occurrences: Sequence[Occurrence], policy: Policy, now: datetime
+    punches: Iterable[PunchFact], occurrences: Sequence[Occurrence], policy: Policy, now: datetime,
+    pairing: Pairing | None = None,
 ) -> list[Finding]:
     """Every exception that should exist now for one employee, sorted by (type, dedupe_key).
 
@@ -127,7 +128,8 @@ def evaluate(
     are ignored. Pure and deterministic: the same inputs give equal findings.
     """
     occs = sorted(occurrences, key=lambda o: (o.start, str(o.shift_id)))
-    pairing = pair_punches(punches, occs, policy)
+    if pairing is None:  # a caller that also needs the pairing passes the one it computed
+        pairing = pair_punches(punches, occs, policy)
     out = _Collector()
     for session in pairing.sessions:
         _session_rules(session, policy, now, out)
