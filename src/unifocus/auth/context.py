@@ -30,6 +30,23 @@ class Caller:
     def is_staff(self) -> bool:
         return self.role.at_least(Role.manager)
 
+    def sees_employee(self, employee_id: UUID) -> bool:
+        """Staff see every employee of the tenant; an employee only their own record."""
+        return self.is_staff() or self.employee_id == employee_id
+
+
+EMPTY = object()  # the employee filter of a caller who can see no one (an unlinked employee user)
+
+
+def employee_filter(caller: Caller, employee_id: UUID | None, what: str) -> UUID | None | object:
+    """The employee filter a list runs with: staff any (or none); an employee user always
+    their own record (asking for another is 403); EMPTY when they have none."""
+    if caller.is_staff():
+        return employee_id
+    if employee_id is not None and employee_id != caller.employee_id:
+        raise Forbidden(f"Employees can read only their own {what}.")
+    return caller.employee_id if caller.employee_id is not None else EMPTY
+
 
 async def bearer_identity(request: Request) -> Identity:
     """FastAPI dependency: verify the bearer token (401 on any problem)."""

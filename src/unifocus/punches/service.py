@@ -4,13 +4,13 @@ exception engine in the punch's own transaction; only malformed input is refused
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import Caller, guard
+from unifocus.auth.context import EMPTY, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
@@ -110,7 +110,7 @@ async def get(conn: asyncpg.Connection, caller: Caller, punch_id: UUID) -> Punch
     row = await conn.fetchrow(
         f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 AND id = $2", caller.tenant_id, punch_id  # noqa: S608
     )
-    if row is None or not (caller.is_staff() or caller.employee_id == row["employee_id"]):
+    if row is None or not caller.sees_employee(row["employee_id"]):
         raise NotFound("No punch with this id.")
     return to_punch(guard(caller, row))
 
@@ -119,12 +119,10 @@ async def list_page(
     conn: asyncpg.Connection, caller: Caller, page: PageParams,
     employee_id: UUID | None, start: datetime | None, end: datetime | None,
 ) -> dict[str, Any]:
-    if not caller.is_staff():
-        if employee_id is not None and employee_id != caller.employee_id:
-            raise Forbidden("Employees can read only their own punches.")
-        if caller.employee_id is None:
-            return {"items": [], "next_cursor": None}
-        employee_id = caller.employee_id
+    scoped = employee_filter(caller, employee_id, "punches")
+    if scoped is EMPTY:
+        return {"items": [], "next_cursor": None}
+    employee_id = cast(UUID | None, scoped)
     after = page.after
     rows = await conn.fetch(
         f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 "  # noqa: S608

@@ -4,15 +4,15 @@ stay attributed to the shifts they were matched with."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import Caller, guard
+from unifocus.auth.context import EMPTY, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
-from unifocus.errors import Conflict, Forbidden, NotFound
+from unifocus.errors import Conflict, NotFound
 from unifocus.pagination import PageParams, page_of
 from unifocus.schedules.occurrences import WeeklyShift, overlaps
 from unifocus.schedules.schemas import Schedule, ScheduleCreate, Shift, ShiftCreate
@@ -35,10 +35,6 @@ def _json(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(mode="json", by_alias=True))
 
 
-def _visible_to(caller: Caller, employee_id: UUID) -> bool:
-    return caller.is_staff() or caller.employee_id == employee_id
-
-
 async def _shifts(conn: asyncpg.Connection, caller: Caller, schedule_ids: list[UUID]) -> dict[UUID, list[Shift]]:
     rows = await conn.fetch(
         f"SELECT {SHIFT_COLS} FROM shifts WHERE tenant_id = $1 AND schedule_id = ANY($2::uuid[]) "  # noqa: S608
@@ -57,7 +53,7 @@ async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock:
         "AND deleted_at IS NULL" + (" FOR UPDATE" if lock else ""),
         caller.tenant_id, schedule_id,
     )
-    if row is None or not _visible_to(caller, row["employee_id"]):
+    if row is None or not caller.sees_employee(row["employee_id"]):
         raise NotFound("No schedule with this id.")
     guard(caller, row)
     return to_schedule(row, (await _shifts(conn, caller, [schedule_id]))[schedule_id])
@@ -67,12 +63,10 @@ async def list_page(
     conn: asyncpg.Connection, caller: Caller, page: PageParams,
     employee_id: UUID | None, from_date: date | None, to_date: date | None,
 ) -> dict[str, Any]:
-    if not caller.is_staff():
-        if employee_id is not None and employee_id != caller.employee_id:
-            raise Forbidden("Employees can read only their own schedules.")
-        employee_id = caller.employee_id
-        if employee_id is None:
-            return {"items": [], "next_cursor": None}
+    scoped = employee_filter(caller, employee_id, "schedules")
+    if scoped is EMPTY:
+        return {"items": [], "next_cursor": None}
+    employee_id = cast(UUID | None, scoped)
     after = page.after
     rows = await conn.fetch(
         f"SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 AND deleted_at IS NULL "  # noqa: S608

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import Caller, guard
+from unifocus.auth.context import EMPTY, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
-from unifocus.errors import Conflict, Forbidden, NotFound
+from unifocus.errors import Conflict, NotFound
 from unifocus.pagination import PageParams, page_of
 from unifocus.timeexceptions.engine import EXCEPTION_COLS, exception_json
 from unifocus.timeexceptions.schemas import ExceptionStatus, ExceptionType, ResolveRequest, TimeException
@@ -27,7 +27,7 @@ async def get(conn: asyncpg.Connection, caller: Caller, exception_id: UUID, lock
         + (" FOR UPDATE" if lock else ""),
         caller.tenant_id, exception_id,
     )
-    if row is None or not (caller.is_staff() or caller.employee_id == row["employee_id"]):
+    if row is None or not caller.sees_employee(row["employee_id"]):
         raise NotFound("No exception with this id.")
     return guard(caller, row)
 
@@ -36,12 +36,10 @@ async def list_page(
     conn: asyncpg.Connection, caller: Caller, page: PageParams, status: ExceptionStatus | None,
     kind: ExceptionType | None, employee_id: UUID | None, start: datetime | None, end: datetime | None,
 ) -> dict[str, Any]:
-    if not caller.is_staff():
-        if employee_id is not None and employee_id != caller.employee_id:
-            raise Forbidden("Employees can read only their own exceptions.")
-        if caller.employee_id is None:
-            return {"items": [], "next_cursor": None}
-        employee_id = caller.employee_id
+    scoped = employee_filter(caller, employee_id, "exceptions")
+    if scoped is EMPTY:
+        return {"items": [], "next_cursor": None}
+    employee_id = cast(UUID | None, scoped)
     after = page.after
     rows = await conn.fetch(
         f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 "  # noqa: S608
