@@ -35,17 +35,17 @@ class Caller:
         return self.is_staff() or self.employee_id == employee_id
 
 
-EMPTY = object()  # the employee filter of a caller who can see no one (an unlinked employee user)
+NO_EMPLOYEE = object()  # the employee filter of a caller who can see no one (an unlinked employee user)
 
 
 def employee_filter(caller: Caller, employee_id: UUID | None, what: str) -> UUID | None | object:
     """The employee filter a list runs with: staff any (or none); an employee user always
-    their own record (asking for another is 403); EMPTY when they have none."""
+    their own record (asking for another is 403); NO_EMPLOYEE when they have none."""
     if caller.is_staff():
         return employee_id
     if employee_id is not None and employee_id != caller.employee_id:
         raise Forbidden(f"Employees can read only their own {what}.")
-    return caller.employee_id if caller.employee_id is not None else EMPTY
+    return caller.employee_id if caller.employee_id is not None else NO_EMPLOYEE
 
 
 async def bearer_identity(request: Request) -> Identity:

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import EMPTY, Caller, employee_filter, guard
+from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
@@ -45,7 +45,7 @@ def to_exception(row: Any) -> TimeException:
 
 
 def check_may_punch_for(caller: Caller, employee_id: UUID) -> None:
-    if not caller.is_staff() and caller.employee_id != employee_id:
+    if not caller.sees_employee(employee_id):
         raise Forbidden("Employees may punch only for their own employee record.")
 
 
@@ -120,7 +120,7 @@ async def list_page(
     employee_id: UUID | None, start: datetime | None, end: datetime | None,
 ) -> dict[str, Any]:
     scoped = employee_filter(caller, employee_id, "punches")
-    if scoped is EMPTY:
+    if scoped is NO_EMPLOYEE:
         return {"items": [], "next_cursor": None}
     employee_id = cast(UUID | None, scoped)
     after = page.after

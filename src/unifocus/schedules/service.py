@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import EMPTY, Caller, employee_filter, guard
+from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, NotFound
 from unifocus.pagination import PageParams, page_of
@@ -64,7 +64,7 @@ async def list_page(
     employee_id: UUID | None, from_date: date | None, to_date: date | None,
 ) -> dict[str, Any]:
     scoped = employee_filter(caller, employee_id, "schedules")
-    if scoped is EMPTY:
+    if scoped is NO_EMPLOYEE:
         return {"items": [], "next_cursor": None}
     employee_id = cast(UUID | None, scoped)
     after = page.after

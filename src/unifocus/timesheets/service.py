@@ -26,15 +26,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 
-from unifocus.auth.context import Caller, guard
-from unifocus.errors import Forbidden, NotFound, Unprocessable
+from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
+from unifocus.errors import NotFound, Unprocessable
 from unifocus.schedules.occurrences import ScheduleSpan, WeeklyShift, occurrences
 from unifocus.timeexceptions.pairing import PunchFact
 from unifocus.timeexceptions.policy import Policy
@@ -276,16 +276,13 @@ async def _load_facts(
 
 def _subject(caller: Caller, employee_id: UUID | None) -> UUID:
     """Whose timesheet: staff name anyone of the tenant; employees only themselves."""
-    if caller.is_staff():
-        if employee_id is None:
-            raise Unprocessable("employeeId is required for managers and admins.",
-                                errors=[{"field": "employeeId", "message": "required"}])
-        return employee_id
-    if employee_id is not None and employee_id != caller.employee_id:
-        raise Forbidden("Employees can read only their own timesheet.")
-    if caller.employee_id is None:
+    scoped = employee_filter(caller, employee_id, "timesheet")
+    if scoped is NO_EMPLOYEE:
         raise NotFound("No employee record is linked to this user.")
-    return caller.employee_id
+    if scoped is None:
+        raise Unprocessable("employeeId is required for managers and admins.",
+                            errors=[{"field": "employeeId", "message": "required"}])
+    return cast(UUID, scoped)
 
 
 async def employee_timesheet(
