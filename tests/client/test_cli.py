@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.client.conftest import UNIFOCUS, Server, run_server
+from tests.client.conftest import Server, run_server
 from tests.conftest import TenantFixture
+from tests.serving import UNIFOCUS
 
 pytestmark = pytest.mark.slow
 

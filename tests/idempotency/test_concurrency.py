@@ -4,13 +4,9 @@ section 4), through the app, through a real two-worker server, and at the SQL le
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,8 +15,9 @@ import orjson
 import psycopg
 import pytest
 
-from tests.conftest import JWT_SECRET, Api, TenantFixture, free_port
+from tests.conftest import Api, TenantFixture
 from tests.idempotency.conftest import audit_entries, employee_body, employees_named, new_key, problem_type
+from tests.serving import run_server
 from unifocus.idempotency import store
 from unifocus.idempotency.keys import fingerprint
 
@@ -90,41 +87,9 @@ async def test_two_keys_racing_write_twice(api: Api, tenant_a: TenantFixture,
 
 @pytest.fixture(scope="module")
 def server(owner_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("serve")
-    env = {**os.environ, "DATABASE_URL": owner_url, "UNIFOCUS_JWT_SECRET": JWT_SECRET,
-           "UNIFOCUS_DATA_DIR": str(data), "UNIFOCUS_SCHEDULER_ENABLED": "false",
-           "UNIFOCUS_RATE_LIMIT_ENABLED": "false", "UNIFOCUS_LOG_LEVEL": "WARNING"}
-    env.pop("UNIFOCUS_APP_DATABASE_URL", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("unifocus")), "serve", "--workers", "2", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                tail = (data / "server.log").read_text()[-2000:]
-                pytest.fail(f"unifocus serve exited {proc.returncode}: {tail}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"unifocus serve not ready: {(data / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    with run_server(owner_url, tmp_path_factory.mktemp("serve"), workers=2,
+                    UNIFOCUS_RATE_LIMIT_ENABLED="false") as live:
+        yield live.url
 
 
 @pytest.mark.slow

@@ -19,12 +19,10 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,7 +31,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import JWT_SECRET, TenantFixture, free_port, make_tenant
+from tests.conftest import TenantFixture, free_port, make_tenant
+from tests.serving import LiveServer as Replica
+from tests.serving import start_server, stop, wait_ready
 from unifocus.audit.verify import verify_url
 from unifocus.db.urls import with_user
 from unifocus.settings import Settings
@@ -44,65 +44,14 @@ KEYS = 20
 COPIES = 10
 
 
-@dataclass
-class Replica:
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-
-def _start(owner_url: str, data: Path, extra: dict[str, str]) -> Replica:
-    port = free_port()
-    data.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": owner_url, "UNIFOCUS_JWT_SECRET": JWT_SECRET,
-           "UNIFOCUS_DATA_DIR": str(data), "UNIFOCUS_SCHEDULER_ENABLED": "false",
-           "UNIFOCUS_LOG_LEVEL": "WARNING", "UNIFOCUS_MIGRATE_ON_START": "false", **extra}
-    for var in ("UNIFOCUS_APP_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
-        if var not in extra:
-            env.pop(var, None)
-    log = data / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("unifocus")), "serve", "--workers", "1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return Replica(proc, f"http://127.0.0.1:{port}", log)
-
-
-def _wait_ready(replicas: list[Replica]) -> None:
-    deadline = time.time() + 60
-    for r in replicas:
-        while True:
-            if r.proc.poll() is not None:
-                pytest.fail(f"unifocus serve exited {r.proc.returncode}: {r.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{r.base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"unifocus serve not ready: {r.log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-
-def _stop(replicas: list[Replica]) -> None:
-    for r in replicas:
-        if r.proc.poll() is None:
-            r.proc.terminate()
-    for r in replicas:
-        try:
-            r.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            r.proc.kill()
-            r.proc.wait(5)
-
-
 def _pair(owner_url: str, root: Path, extra: dict[str, str]) -> Iterator[list[Replica]]:
-    replicas = [_start(owner_url, root / f"replica{i}", extra) for i in (0, 1)]
+    env = {"UNIFOCUS_MIGRATE_ON_START": "false", **extra}
+    replicas = [start_server(owner_url, root / f"replica{i}", **env) for i in (0, 1)]
     try:
-        _wait_ready(replicas)
+        wait_ready(replicas)
         yield replicas
     finally:
-        _stop(replicas)
+        stop(replicas)
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +154,7 @@ def _ts(i: int) -> str:
 
 def _clients(pair: list[Replica]) -> list[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-    return [httpx.AsyncClient(base_url=r.base, limits=limits, timeout=30) for r in pair]
+    return [httpx.AsyncClient(base_url=r.url, limits=limits, timeout=30) for r in pair]
 
 
 def _is_retryable(r: httpx.Response) -> bool:
