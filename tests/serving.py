@@ -40,7 +40,7 @@ def server_env(owner_url: str, data: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(owner_url: str, data: Path, workers: int = 1, **extra: str) -> LiveServer:
+def start_server(owner_url: str, data: Path, *, workers: int = 1, **extra: str) -> LiveServer:
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
     env = server_env(owner_url, data, **extra)
@@ -80,9 +80,9 @@ def stop(servers: list[LiveServer]) -> None:
 
 
 @contextmanager
-def run_server(owner_url: str, data: Path, workers: int = 1, **extra: str) -> Iterator[LiveServer]:
+def run_server(owner_url: str, data: Path, *, workers: int = 1, **extra: str) -> Iterator[LiveServer]:
     """One server, ready, for the length of the block."""
-    server = start_server(owner_url, data, workers, **extra)
+    server = start_server(owner_url, data, workers=workers, **extra)
     try:
         wait_ready([server])
         yield server
