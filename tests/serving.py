@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +40,10 @@ def server_env(owner_url: str, data: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_server(owner_url: str, data: Path, *, workers: int = 1, **extra: str) -> LiveServer:
+def start_server(owner_url: str, data: Path, extra: Mapping[str, str] | None = None, workers: int = 1) -> LiveServer:
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
-    env = server_env(owner_url, data, **extra)
+    env = server_env(owner_url, data, **(extra or {}))
     log = data / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([UNIFOCUS, "serve", "--workers", str(workers), "--port", str(port)],
@@ -80,9 +80,11 @@ def stop(servers: list[LiveServer]) -> None:
 
 
 @contextmanager
-def run_server(owner_url: str, data: Path, *, workers: int = 1, **extra: str) -> Iterator[LiveServer]:
+def run_server(
+    owner_url: str, data: Path, extra: Mapping[str, str] | None = None, workers: int = 1
+) -> Iterator[LiveServer]:
     """One server, ready, for the length of the block."""
-    server = start_server(owner_url, data, workers=workers, **extra)
+    server = start_server(owner_url, data, extra, workers)
     try:
         wait_ready([server])
         yield server

@@ -21,7 +21,7 @@ CLIENT_ENV = {"UNIFOCUS_MIGRATE_ON_START": "false", "UNIFOCUS_SHUTDOWN_DRAIN_SEC
 @contextmanager
 def run_server(owner_url: str, data: Path, **extra: str) -> Iterator[Server]:
     """`unifocus serve --port <free>` until /ready answers 200; terminated on exit."""
-    with serving.run_server(owner_url, data, **{**CLIENT_ENV, **extra}) as server:
+    with serving.run_server(owner_url, data, {**CLIENT_ENV, **extra}) as server:
         yield server
 
 

@@ -87,8 +87,8 @@ async def test_two_keys_racing_write_twice(api: Api, tenant_a: TenantFixture,
 
 @pytest.fixture(scope="module")
 def server(owner_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with run_server(owner_url, tmp_path_factory.mktemp("serve"), workers=2,
-                    UNIFOCUS_RATE_LIMIT_ENABLED="false") as live:
+    with run_server(owner_url, tmp_path_factory.mktemp("serve"), {"UNIFOCUS_RATE_LIMIT_ENABLED": "false"},
+                    workers=2) as live:
         yield live.url
 
 

@@ -46,7 +46,7 @@ COPIES = 10
 
 def _pair(owner_url: str, root: Path, extra: dict[str, str]) -> Iterator[list[Replica]]:
     env = {"UNIFOCUS_MIGRATE_ON_START": "false", **extra}
-    replicas = [start_server(owner_url, root / f"replica{i}", **env) for i in (0, 1)]
+    replicas = [start_server(owner_url, root / f"replica{i}", env) for i in (0, 1)]
     try:
         wait_ready(replicas)
         yield replicas
