@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,7 +56,7 @@ class ObservabilityMiddleware:
         counted = scope.get("path") not in EXCLUDED_PATHS
         method = scope.get("method", "GET")
         if counted:
-            HTTP_REQUESTS_IN_PROGRESS.labels(method=method).inc()
+            _series(HTTP_REQUESTS_IN_PROGRESS, method).inc()
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
@@ -63,11 +64,24 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
             if counted:
-                HTTP_REQUESTS_IN_PROGRESS.labels(method=method).dec()
-                labels = {"route": route, "method": method, "status_class": status_class(status)}
-                HTTP_REQUESTS.labels(**labels).inc()
-                HTTP_REQUEST_DURATION.labels(**labels).observe(elapsed)
+                _series(HTTP_REQUESTS_IN_PROGRESS, method).dec()
+                labels = (route, method, status_class(status))
+                _series(HTTP_REQUESTS, *labels).inc()
+                _series(HTTP_REQUEST_DURATION, *labels).observe(elapsed)
             _log_access(request_id, state, method, route, status, elapsed)
+
+
+_SERIES: dict[tuple[Any, ...], Any] = {}
+
+
+def _series(metric: Any, *labels: str) -> Any:
+    """The metric's child for these label values, resolved once (route templates, methods
+    and status classes are a small closed set)."""
+    key = (metric, *labels)
+    child = _SERIES.get(key)
+    if child is None:
+        child = _SERIES[key] = metric.labels(*labels)
+    return child
 
 
 def _log_access(request_id: str, state: dict, method: str, route: str, status: int, elapsed: float) -> None:

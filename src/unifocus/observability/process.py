@@ -23,13 +23,19 @@ def refresh(db: Database) -> None:
     metrics.update_process_metrics()
 
 
+_QUERY_SERIES: dict[str, Any] = {}
+
+
 def observe_query(record: Any) -> None:
     """asyncpg query logger: database time by statement kind (never the SQL text itself)."""
     query = record.query.lstrip()
     operation = query[:6].upper()
     if operation not in ("SELECT", "INSERT", "UPDATE", "DELETE"):
         operation = "OTHER" if not query.upper().startswith("WITH") else "WITH"
-    metrics.DB_QUERY_DURATION.labels(operation=operation).observe(record.elapsed)
+    series = _QUERY_SERIES.get(operation)
+    if series is None:  # labels() costs a lock and a lookup on every call: resolve once
+        series = _QUERY_SERIES[operation] = metrics.DB_QUERY_DURATION.labels(operation=operation)
+    series.observe(record.elapsed)
 
 
 @contextlib.asynccontextmanager
