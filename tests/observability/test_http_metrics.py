@@ -1,4 +1,5 @@
-"""MetricsMiddleware labels requests by route template and status class and skips /metrics."""
+"""The observability middleware labels requests by route template and status class, skips
+/metrics in the counts, and echoes a request id on every answer."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from unifocus.observability.http_metrics import MetricsMiddleware
 from unifocus.observability.metrics import render_metrics, status_class
+from unifocus.observability.middleware import ObservabilityMiddleware
 
 pytestmark = pytest.mark.alerts
 
@@ -44,7 +45,7 @@ def test_middleware_uses_route_templates_and_skips_metrics() -> None:
             Route("/metrics", metrics),
         ]
     )
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     before = {
         "item": _count("/api/items/{item_id}", "GET", "2xx"),
         "boom": _count("/api/boom", "GET", "5xx"),
@@ -52,13 +53,15 @@ def test_middleware_uses_route_templates_and_skips_metrics() -> None:
         "metrics": _count("/metrics", "GET", "2xx"),
     }
     client = TestClient(app, raise_server_exceptions=False)
-    assert client.get("/api/items/1").status_code == 200
+    first = client.get("/api/items/1", headers={"X-Request-ID": "req-123"})
+    assert first.status_code == 200 and first.headers["x-request-id"] == "req-123"
+    assert client.get("/api/items/1", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"] != ""
     assert client.get("/api/items/2").status_code == 200
     assert client.get("/api/boom").status_code == 500
     assert client.get("/nowhere").status_code == 404
     assert client.get("/metrics").status_code == 200
 
-    assert _count("/api/items/{item_id}", "GET", "2xx") - before["item"] == 2
+    assert _count("/api/items/{item_id}", "GET", "2xx") - before["item"] == 3
     assert _count("/api/boom", "GET", "5xx") - before["boom"] == 1
     assert _count("unmatched", "GET", "4xx") - before["unmatched"] == 1
     assert _count("/metrics", "GET", "2xx") - before["metrics"] == 0

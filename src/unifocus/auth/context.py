@@ -122,13 +122,6 @@ async def enter(
     return Entered(caller, row["o_claimed"], row)
 
 
-async def load_caller(
-    conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role
-) -> Caller:
-    """The caller, in a transaction whose tenant is already set (jobs, CLI)."""
-    return (await enter(conn, identity, request_id, min_role)).caller
-
-
 def guard(caller: Caller, row: Any) -> Any:
     """The response guard: an entity of another tenant is never returned. It cannot happen
     with RLS and tenant-named queries; if it ever does, it is a 500, a log line and a count."""

@@ -12,13 +12,24 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unifocus.observability.http_metrics import EXCLUDED_PATHS, route_template
 from unifocus.observability.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
     HTTP_REQUESTS_IN_PROGRESS,
     status_class,
 )
+
+# /metrics is not counted: scrapes would dominate the traffic and skew the latency figures.
+EXCLUDED_PATHS = frozenset({"/metrics"})
+UNMATCHED = "unmatched"
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (`/api/punches/{punch_id}`), never the raw path: one series
+    per route, and no ids in label values. Requests that matched no route are `unmatched`."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("unifocus.access")
