@@ -15,18 +15,6 @@ import psycopg
 from tests.conftest import Api, TenantFixture
 from tests.security import spec
 
-# Reported, not fixed here (those modules were being written by their owners at the time): an
-# extreme date or instant in `from`/`to` overflows in date arithmetic or in the driver (500).
-# Remove an entry once fixed: the abuse test then asserts it, and the fuzz stops avoiding it.
-KNOWN_OVERFLOW: set[str] = set()
-
-
-def extreme(value: object) -> bool:
-    """A date or instant string outside 1900..9998 (what KNOWN_OVERFLOW routes choke on)."""
-    text = str(value)
-    return len(text) >= 4 and text[:4].isdigit() and not 1900 <= int(text[:4]) <= 9998
-
-
 TABLES = ("tenants", "employees", "users", "schedules", "shifts", "punches", "exceptions",
           "idempotency_records", "audit_log")
 
