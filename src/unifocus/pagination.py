@@ -60,6 +60,15 @@ class PageParams:
         self.limit = limit
         self.after = decode_cursor(cursor)
 
+    def keyset(self) -> tuple[datetime | None, UUID | None, int]:
+        """The query's last three parameters: the cursor's (timestamp, id), or NULLs for the
+        first page, and LIMIT limit + 1 (the extra row says there is a next page)."""
+        ts, row_id = self.after if self.after else (None, None)
+        return ts, row_id, self.limit + 1
+
+
+EMPTY_PAGE: dict[str, Any] = {"items": [], "next_cursor": None}
+
 
 def page_of(rows: list[Any], limit: int, convert: Any, key: str = "created_at") -> dict[str, Any]:
     """`rows` were fetched with LIMIT limit+1, newest first by (`key`, id); the extra row

@@ -39,13 +39,12 @@ async def get(conn: asyncpg.Connection, caller: Caller, employee_id: UUID, lock:
 async def list_page(
     conn: asyncpg.Connection, caller: Caller, page: PageParams, active: bool | None
 ) -> dict[str, Any]:
-    after = page.after
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM employees WHERE tenant_id = $1 "  # noqa: S608
         "AND ($2::boolean IS NULL OR active = $2) "
         "AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) "
         "ORDER BY created_at DESC, id DESC LIMIT $5",
-        caller.tenant_id, active, after[0] if after else None, after[1] if after else None, page.limit + 1,
+        caller.tenant_id, active, *page.keyset(),
     )
     return page_of([guard(caller, r) for r in rows], page.limit, to_employee)
 

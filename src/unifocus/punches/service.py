@@ -14,7 +14,7 @@ from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
-from unifocus.pagination import PageParams, page_of
+from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
 from unifocus.punches.schemas import Punch, PunchCreate, PunchCreated, PunchSource
 from unifocus.timeexceptions import engine
 from unifocus.timeexceptions.pairing import PunchFact
@@ -121,15 +121,13 @@ async def list_page(
 ) -> dict[str, Any]:
     scoped = employee_filter(caller, employee_id, "punches")
     if scoped is NO_EMPLOYEE:
-        return {"items": [], "next_cursor": None}
+        return EMPTY_PAGE
     employee_id = cast(UUID | None, scoped)
-    after = page.after
     rows = await conn.fetch(
         f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 "  # noqa: S608
         "AND ($2::uuid IS NULL OR employee_id = $2) AND ($3::timestamptz IS NULL OR ts >= $3) "
         "AND ($4::timestamptz IS NULL OR ts < $4) "
         "AND ($5::timestamptz IS NULL OR (ts, id) < ($5, $6)) ORDER BY ts DESC, id DESC LIMIT $7",
-        caller.tenant_id, employee_id, start, end, after[0] if after else None, after[1] if after else None,
-        page.limit + 1,
+        caller.tenant_id, employee_id, start, end, *page.keyset(),
     )
     return page_of([guard(caller, r) for r in rows], page.limit, to_punch, key="ts")

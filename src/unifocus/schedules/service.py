@@ -13,7 +13,7 @@ from unifocus.audit.writer import AuditEntry
 from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, NotFound
-from unifocus.pagination import PageParams, page_of
+from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
 from unifocus.schedules.occurrences import WeeklyShift, overlaps
 from unifocus.schedules.schemas import Schedule, ScheduleCreate, Shift, ShiftCreate
 
@@ -65,9 +65,8 @@ async def list_page(
 ) -> dict[str, Any]:
     scoped = employee_filter(caller, employee_id, "schedules")
     if scoped is NO_EMPLOYEE:
-        return {"items": [], "next_cursor": None}
+        return EMPTY_PAGE
     employee_id = cast(UUID | None, scoped)
-    after = page.after
     rows = await conn.fetch(
         f"SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 AND deleted_at IS NULL "  # noqa: S608
         "AND ($2::uuid IS NULL OR employee_id = $2) "
@@ -75,7 +74,7 @@ async def list_page(
         "AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) "
         "ORDER BY created_at DESC, id DESC LIMIT $7",
         caller.tenant_id, employee_id, from_date, to_date,
-        after[0] if after else None, after[1] if after else None, page.limit + 1,
+        *page.keyset(),
     )
     rows = [guard(caller, r) for r in rows]
     shifts = await _shifts(conn, caller, [r["id"] for r in rows])

@@ -12,7 +12,7 @@ from unifocus.audit.writer import AuditEntry
 from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import Conflict, NotFound
-from unifocus.pagination import PageParams, page_of
+from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
 from unifocus.timeexceptions.engine import EXCEPTION_COLS, exception_json
 from unifocus.timeexceptions.schemas import ExceptionStatus, ExceptionType, ResolveRequest, TimeException
 
@@ -38,9 +38,8 @@ async def list_page(
 ) -> dict[str, Any]:
     scoped = employee_filter(caller, employee_id, "exceptions")
     if scoped is NO_EMPLOYEE:
-        return {"items": [], "next_cursor": None}
+        return EMPTY_PAGE
     employee_id = cast(UUID | None, scoped)
-    after = page.after
     rows = await conn.fetch(
         f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 "  # noqa: S608
         "AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR type = $3) "
@@ -48,7 +47,7 @@ async def list_page(
         "AND ($6::timestamptz IS NULL OR created_at < $6) "
         "AND ($7::timestamptz IS NULL OR (created_at, id) < ($7, $8)) ORDER BY created_at DESC, id DESC LIMIT $9",
         caller.tenant_id, status.value if status else None, kind.value if kind else None, employee_id,
-        start, end, after[0] if after else None, after[1] if after else None, page.limit + 1,
+        start, end, *page.keyset(),
     )
     return page_of([guard(caller, r) for r in rows], page.limit, to_exception)
 

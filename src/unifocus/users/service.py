@@ -35,12 +35,11 @@ async def get(conn: asyncpg.Connection, caller: Caller, user_id: UUID, lock: boo
 
 
 async def list_page(conn: asyncpg.Connection, caller: Caller, page: PageParams) -> dict[str, Any]:
-    after = page.after
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM users WHERE tenant_id = $1 "  # noqa: S608
         "AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) "
         "ORDER BY created_at DESC, id DESC LIMIT $4",
-        caller.tenant_id, after[0] if after else None, after[1] if after else None, page.limit + 1,
+        caller.tenant_id, *page.keyset(),
     )
     return page_of([guard(caller, r) for r in rows], page.limit, to_user)
 
