@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
@@ -62,8 +63,10 @@ def pgbouncer(owner_url: str) -> Iterator[tuple[str, Path]]:
     if binary is None:
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
     parts = urlsplit(owner_url)
-    if not parts.hostname:
-        pytest.skip("PgBouncer forwarding needs a TCP PostgreSQL (DATABASE_URL with a host)")
+    # A TCP server (DATABASE_URL), or the embedded one's unix-socket directory (?host=/dir).
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+    if not host:
+        pytest.fail(f"cannot tell where PostgreSQL listens from {parts.netloc!r}")
     dbname = parts.path.lstrip("/")
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="unifocus-pgbouncer-"))
@@ -71,7 +74,7 @@ def pgbouncer(owner_url: str) -> Iterator[tuple[str, Path]]:
     (work / "userlist.txt").write_text('"unifocus_app" ""\n')
     (work / "pgbouncer.ini").write_text(f"""
 [databases]
-{dbname} = host={parts.hostname} port={parts.port or 5432} dbname={dbname}
+{dbname} = host={host} port={parts.port or 5432} dbname={dbname}
 
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -88,9 +91,12 @@ pidfile = {work}/pgbouncer.pid
 """)
     argv = [binary, str(work / "pgbouncer.ini")]
     if os.geteuid() == 0:
-        argv = ["runuser", "-u", "postgres", "--", *argv]
+        # pgbouncer refuses root. The embedded server's socket directory is private to its own
+        # OS user, so pgbouncer runs as that user there, else as postgres.
+        user = pwd.getpwuid(Path(host).stat().st_uid).pw_name if host.startswith("/") else "postgres"
+        argv = ["runuser", "-u", user, "--", *argv]
         for path in (work, *work.iterdir()):  # its log and pid file go here
-            shutil.chown(path, "postgres")
+            shutil.chown(path, user)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=(work / "stderr").open("wb"),
                             start_new_session=True)
     try:
@@ -105,7 +111,7 @@ pidfile = {work}/pgbouncer.pid
                     log = " | ".join(p.read_text() for p in logs if p.exists())
                     pytest.fail(f"pgbouncer did not start: {log[-2000:]}")
                 time.sleep(0.05)
-        through = parts._replace(netloc=f"127.0.0.1:{port}").geturl()
+        through = parts._replace(netloc=f"127.0.0.1:{port}", query="").geturl()
         yield with_user(through, "unifocus_app", None), work / "pgbouncer.log"
     finally:
         proc.terminate()
