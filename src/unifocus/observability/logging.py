@@ -8,9 +8,15 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 _configured = False
+
+
+def _orjson_text(obj: object, **_: object) -> str:
+    # orjson is several times faster than json.dumps: one access line per request adds up.
+    return orjson.dumps(obj, default=str).decode()
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
@@ -25,7 +31,8 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_orjson_text) if json
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -81,7 +81,8 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCr
                         punch_id=punch.id))
     created = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
     hooks.punches_created(source.value)
-    return PunchCreated(**punch.model_dump(), exceptions=[to_exception(r) for r in created])
+    # `punch` is validated already: construct, don't validate the same values twice.
+    return PunchCreated.model_construct(**dict(punch), exceptions=[to_exception(r) for r in created])
 
 
 async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
