@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: install run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
+# tools: promtool, amtool, redis-server, pgbouncer (scripts/install-tools.sh installs them when missing)
+.PHONY: install tools run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +16,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+tools:
+	@scripts/install-tools.sh
+
 ## the service with demo data on an embedded PostgreSQL (or DATABASE_URL's)
 run: install
 	$(VENV)/bin/unifocus demo
 
 ## ruff, mypy and every test
-test: install lint typecheck
+test: install tools lint typecheck
 	$(PYTEST) -q
 
 lint: install
@@ -30,15 +34,15 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 ## one gate of the production-readiness gate alone
-test-tenants: install
+test-tenants: install tools
 	$(PYTEST) -q -m tenants
-test-idempotency: install
+test-idempotency: install tools
 	$(PYTEST) -q -m idempotency
-test-audit: install
+test-audit: install tools
 	$(PYTEST) -q -m audit
-test-health: install
+test-health: install tools
 	$(PYTEST) -q -m health
-test-alerts: install
+test-alerts: install tools
 	$(PYTEST) -q -m alerts
 
 ## schemathesis over every operation and role, longer than the bounded run in `make test`

