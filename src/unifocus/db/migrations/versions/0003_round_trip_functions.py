@@ -108,8 +108,15 @@ BEGIN
         'punches', (
             SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.type, p.ts)), '[]'::jsonb)
             FROM punches p
-            WHERE p.tenant_id = p_tenant AND p.employee_id = p_employee
-              AND p.ts >= p_from AND p.ts < p_to AND NOT p.voided),
+            -- One row comparison on (employee_id, ts): only (tenant_id, employee_id, ts) can
+            -- serve it. Punches are an ascending key, so between ANALYZEs the planner thinks a
+            -- recent range holds one row and, given `employee_id = $e AND ts >= $from`, may
+            -- read the tenant-wide (tenant_id, ts) index instead: 1.5 ms instead of 0.05 ms.
+            -- (e, ts) >= (E, from) AND (e, ts) < (E, to) holds exactly when e = E and
+            -- from <= ts < to.
+            WHERE p.tenant_id = p_tenant
+              AND (p.employee_id, p.ts) >= (p_employee, p_from) AND (p.employee_id, p.ts) < (p_employee, p_to)
+              AND NOT p.voided),
         'shifts', (
             SELECT coalesce(jsonb_agg(jsonb_build_array(s.id, s.start_date, s.end_date, sh.id,
                                                         sh.day_of_week, sh.start_time, sh.end_time)),
@@ -126,8 +133,9 @@ BEGIN
               AND (x.shift_date BETWEEN p_zone_first AND p_zone_last
                    OR (x.shift_id IS NULL AND x.punch_id IN (
                        SELECT p.id FROM punches p
-                       WHERE p.tenant_id = p_tenant AND p.employee_id = p_employee
-                         AND p.ts >= p_from AND p.ts < p_to AND NOT p.voided)))));
+                       WHERE p.tenant_id = p_tenant
+                         AND (p.employee_id, p.ts) >= (p_employee, p_from)
+                         AND (p.employee_id, p.ts) < (p_employee, p_to) AND NOT p.voided)))));
 END $$;
 """
 
