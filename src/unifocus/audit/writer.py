@@ -63,3 +63,19 @@ def chain_for(request_id: str, chains: int) -> int:
     if chains <= 1:
         return 0
     return zlib.crc32(request_id.encode()) % chains
+
+
+def entry_args(
+    tenant_id: UUID, user_id: UUID | None, request_id: str, entries: list[AuditEntry], chains: int
+) -> tuple[Any, ...]:
+    """The parameters of INSERT_ENTRIES ($1-$11) for one transaction's entries."""
+    return (tenant_id, chain_for(request_id, chains), user_id, request_id, *entry_arrays(entries))
+
+
+async def append(
+    conn: Any, tenant_id: UUID, user_id: UUID | None, request_id: str, entries: list[AuditEntry], chains: int
+) -> None:
+    """Append entries in the caller's transaction (jobs and the CLI; requests go through the
+    write path, which folds this into the statement that stores the response)."""
+    if entries:
+        await conn.execute(INSERT_ENTRIES, *entry_args(tenant_id, user_id, request_id, entries, chains))

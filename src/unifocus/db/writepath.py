@@ -19,7 +19,7 @@ from fastapi import Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, chain_for, entry_arrays
+from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, entry_args
 from unifocus.auth.context import Caller, Claim, Entered, bearer_identity, enter
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
@@ -225,8 +225,8 @@ class WriteRequest:
         caller = wtx.caller
         audit_args: tuple[Any, ...] = ()
         if wtx.entries:
-            chain = chain_for(caller.request_id, self.settings.audit_chains)
-            audit_args = (caller.tenant_id, chain, caller.user_id, caller.request_id, *entry_arrays(wtx.entries))
+            audit_args = entry_args(caller.tenant_id, caller.user_id, caller.request_id, wtx.entries,
+                                    self.settings.audit_chains)
         try:
             if wtx.entries and self.key is not None:
                 stored = store.store_args(self._scope(caller), status, headers, body)

@@ -50,7 +50,7 @@ async def create_with_admin(
 ) -> tuple[UUID, UUID]:
     """Insert a tenant and its first admin, audited, in the caller's transaction. Runs as the
     app role with the new tenant set, so RLS checks these inserts like any other."""
-    from unifocus.audit.writer import INSERT_ENTRIES, chain_for, entry_arrays
+    from unifocus.audit.writer import append
     from unifocus.db.pool import set_tenant
 
     tenant_id, admin_id = uuid4(), uuid4()
@@ -71,6 +71,5 @@ async def create_with_admin(
         AuditEntry("Tenant", "created", tenant_id, None, tenant_after),
         AuditEntry("User", "created", admin_id, None, user_after),
     ]
-    await conn.execute(INSERT_ENTRIES, tenant_id, chain_for(request_id, chains), None, request_id,
-                       *entry_arrays(entries))
+    await append(conn, tenant_id, None, request_id, entries, chains)
     return tenant_id, admin_id

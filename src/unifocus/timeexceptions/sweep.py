@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, chain_for, entry_arrays
+from unifocus.audit.writer import AuditEntry, append
 from unifocus.db.pool import Database
 from unifocus.jobs.scheduler import tenant_ids
 from unifocus.observability import hooks
@@ -37,9 +37,7 @@ async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: dat
         ev = await engine.evaluate_zone(conn, tenant, employee_id, now - LOOKBACK, now, now)
         entries: list[AuditEntry] = []
         created = await engine.reconcile(conn, ev, entries, include_time_based=True)
-        if entries:
-            await conn.execute(INSERT_ENTRIES, tenant, chain_for(request_id, chains), None, request_id,
-                               *entry_arrays(entries))
+        await append(conn, tenant, None, request_id, entries, chains)
     hooks.audit_written(len(entries))
     return len(created)
 
