@@ -51,6 +51,7 @@ fuzz: install
 
 ## punch write throughput of the service against a bare baseline and pgbench (bench/README.md)
 bench: install
+	@scripts/install-tools.sh bench
 	$(PY) bench/run.py
 
 clean:

@@ -85,10 +85,21 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Prefetch:
+    """A route's own reads, made in the same round trip as `enter` by a function that calls
+    `unifocus_enter` first and takes the enter arguments ($1-$8), then `args`; it answers
+    enter's columns plus `o_context` (e.g. `unifocus_enter_punch`, migration 0005)."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Entered:
     caller: Caller
     claimed: bool | None  # None: no key; True: this request owns it; False: stored answer below
     stored: Any = None
+    context: Any = None  # the prefetch's `o_context`, if one was asked for
 
 
 ENTER = "SELECT * FROM unifocus_enter($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -96,17 +107,21 @@ ENTER = "SELECT * FROM unifocus_enter($1, $2, $3, $4, $5, $6, $7, $8)"
 
 async def enter(
     conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role,
-    lock_timeout_ms: int | None = None, claim: Claim | None = None,
+    lock_timeout_ms: int | None = None, claim: Claim | None = None, prefetch: Prefetch | None = None,
 ) -> Entered:
     """One round trip inside the request's transaction: set the tenant for RLS, load the
-    caller (role and active come from the database) and, for a keyed write, claim the key."""
+    caller (role and active come from the database), for a keyed write claim the key, and
+    make the route's `prefetch` reads."""
     args: tuple[Any, ...] = (identity.tenant_id, identity.subject,
                              f"{lock_timeout_ms}ms" if lock_timeout_ms is not None else None)
     if claim is not None:
         args += (claim.method, claim.path, claim.key, claim.fingerprint, claim.ttl_seconds)
     else:
         args += (None, None, None, None, None)
-    row = await conn.fetchrow(ENTER, *args)
+    if prefetch is not None:
+        row = await conn.fetchrow(prefetch.sql, *args, *prefetch.args)
+    else:
+        row = await conn.fetchrow(ENTER, *args)
     if row is None:
         hooks.auth_attempt("unknown_user")
         raise Unauthorized("The token's user is not known.")
@@ -119,7 +134,7 @@ async def enter(
         hooks.auth_attempt("forbidden")
         raise Forbidden(f"This operation needs the {min_role.value} role.")
     hooks.auth_attempt("success")
-    return Entered(caller, row["o_claimed"], row)
+    return Entered(caller, row["o_claimed"], row, row["o_context"] if prefetch is not None else None)
 
 
 def guard(caller: Caller, row: Any) -> Any:

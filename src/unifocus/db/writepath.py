@@ -9,6 +9,8 @@ tries to write any other way fails.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from unifocus.audit.writer import INSERT_ENTRIES, AuditEntry, entry_args
-from unifocus.auth.context import Caller, Claim, Entered, bearer_identity, enter
+from unifocus.auth.context import Caller, Claim, Entered, Prefetch, bearer_identity, enter
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
 from unifocus.db.pool import UNAVAILABLE, Database, discard
@@ -39,13 +41,47 @@ from unifocus.settings import Settings
 
 JSON = "application/json"
 
-# The audit entries ($1-$11 as in INSERT_ENTRIES) and the stored response ($12-$18: user id,
-# method, path, key, status, headers, body) in one round trip.
-AUDIT_AND_STORE = (
-    "WITH audit AS (" + INSERT_ENTRIES + ") "  # noqa: S608 - constant SQL
-    "UPDATE idempotency_records SET status_code = $16, headers = $17, body = $18 "
-    "WHERE tenant_id = $1 AND user_id = $12 AND method = $13 AND path = $14 AND key = $15"
-)
+
+
+def renumber(sql: str, offset: int) -> str:
+    """`sql` with its parameters $1..$n renamed $(1+offset)..$(n+offset), to be composed into
+    a larger statement. Only for this module's constant SQL (no dollar-quoted strings)."""
+    return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def compose_finish(deferred: tuple[tuple[str, int], ...], audited: bool, keyed: bool) -> str:
+    """The last statement of a write: the deferred writes (each `(sql, parameter count)`),
+    then the audit entries (INSERT_ENTRIES), then the stored response (store.STORE), as one
+    statement of data-modifying CTEs: one round trip, and the chain lock (taken by the audit
+    insert) held only from here to COMMIT. Parameters: the deferred writes' in order, then
+    the audit's 11, then the store's 8."""
+    return _compose_cached(deferred, audited, keyed)
+
+
+@functools.lru_cache(maxsize=64)
+def _compose_cached(deferred: tuple[tuple[str, int], ...], audited: bool, keyed: bool) -> str:
+    parts: list[str] = []
+    offset = 0
+    for i, (sql, count) in enumerate(deferred):
+        parts.append(f"d{i} AS ({renumber(sql, offset)})")
+        offset += count
+    steps: list[str] = []
+    if audited:
+        steps.append(renumber(INSERT_ENTRIES, offset))
+        offset += AUDIT_PARAMS
+    if keyed:
+        steps.append(renumber(store.STORE, offset))
+    if not steps:
+        steps.append("SELECT 1")
+    parts += [f"s{i} AS ({sql})" for i, sql in enumerate(steps[:-1])]
+    head = ("WITH " + ", ".join(parts) + " ") if parts else ""
+    return head + steps[-1]
+
+
+AUDIT_PARAMS = 11
 
 
 @dataclass
@@ -66,16 +102,25 @@ class Result:
 
 @dataclass
 class WriteTx:
-    """What a handler gets: the connection (in the open transaction), the caller, and the
-    audit entries it must add for every entity it changes."""
+    """What a handler gets: the connection (in the open transaction), the caller, the
+    route's prefetched context (see `Prefetch`), and the audit entries it must add for every
+    entity it changes."""
 
     conn: asyncpg.Connection
     caller: Caller
     settings: Settings
+    prefetched: Any = None
     entries: list[AuditEntry] = field(default_factory=list)
+    deferred: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     def audit(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    def defer(self, sql: str, *args: Any) -> None:
+        """Run this write (an INSERT whose result the handler already knows: no RETURNING) in
+        the statement that appends the audit entries, instead of a round trip of its own. It
+        still runs in this transaction, before COMMIT, and its failure fails the request."""
+        self.deferred.append((sql, args))
 
 
 Handler = Callable[[WriteTx], Awaitable[Result]]
@@ -123,7 +168,7 @@ class WriteRequest:
         r = self.request
         return fingerprint(r.method, r.url.path, r.url.query, self.body)
 
-    async def run(self, handler: Handler) -> Response:
+    async def run(self, handler: Handler, prefetch: Prefetch | None = None) -> Response:
         ttl = self.settings.idempotency_ttl_hours * 3600
         lock_ms = int(self.settings.idempotency_wait_seconds * 1000) if self.key else None
         fp = self._fingerprint() if self.key else b""
@@ -136,7 +181,7 @@ class WriteRequest:
             await tx.start()
             committed = False
             try:
-                entered = await self._enter(conn, lock_ms, claim)
+                entered = await self._enter(conn, lock_ms, claim, prefetch)
                 caller = entered.caller
                 self.request.state.user_id = str(caller.user_id)
                 if entered.claimed is False:
@@ -145,7 +190,7 @@ class WriteRequest:
                         return early
                 elif entered.claimed:
                     hooks.idempotency_lookup("miss")
-                wtx = WriteTx(conn, caller, self.settings)
+                wtx = WriteTx(conn, caller, self.settings, entered.context)
                 try:
                     result = await handler(wtx)
                 except AppError as exc:
@@ -181,10 +226,13 @@ class WriteRequest:
         assert kept is not None
         return await self._store_domain_error(kept[0], fp, ttl, kept[1])
 
-    async def _enter(self, conn: asyncpg.Connection, lock_ms: int | None, claim: Claim | None) -> Entered:
-        """Tenant, caller and (for a keyed write) the claim, in one round trip."""
+    async def _enter(
+        self, conn: asyncpg.Connection, lock_ms: int | None, claim: Claim | None, prefetch: Prefetch | None
+    ) -> Entered:
+        """Tenant, caller, (for a keyed write) the claim and the route's prefetch, in one
+        round trip."""
         try:
-            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim)
+            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch)
         except asyncpg.exceptions.LockNotAvailableError as exc:
             # The original holds the key's row: it is still in flight.
             hooks.idempotency_lookup("in_progress")
@@ -220,21 +268,22 @@ class WriteRequest:
     async def _finish(
         self, conn: asyncpg.Connection, wtx: WriteTx, status: int, headers: dict[str, str], body: bytes
     ) -> None:
-        """Audit entries, then the stored response, in one statement: last, so the chain
-        lock is held briefly."""
+        """The deferred writes, the audit entries, then the stored response, in one
+        statement (`compose_finish`): last, so the chain lock is held briefly."""
         caller = wtx.caller
-        audit_args: tuple[Any, ...] = ()
+        args: list[Any] = []
+        for _, deferred_args in wtx.deferred:
+            args += deferred_args
         if wtx.entries:
-            audit_args = entry_args(caller.tenant_id, caller.user_id, caller.request_id, wtx.entries,
-                                    self.settings.audit_chains)
+            args += entry_args(caller.tenant_id, caller.user_id, caller.request_id, wtx.entries,
+                               self.settings.audit_chains)
+        if self.key is not None:
+            args += store.store_args(self._scope(caller), status, headers, body)
+        if not args:
+            return
+        sql = compose_finish(tuple((q, len(a)) for q, a in wtx.deferred), bool(wtx.entries), self.key is not None)
         try:
-            if wtx.entries and self.key is not None:
-                stored = store.store_args(self._scope(caller), status, headers, body)
-                await conn.execute(AUDIT_AND_STORE, *audit_args, *stored[1:])
-            elif wtx.entries:
-                await conn.execute(INSERT_ENTRIES, *audit_args)
-            elif self.key is not None:
-                await conn.execute(store.STORE, *store.store_args(self._scope(caller), status, headers, body))
+            await conn.execute(sql, *args)
         except UNAVAILABLE:
             raise
         except Exception:

@@ -41,14 +41,9 @@ async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.
     async def run(tx: WriteTx) -> Result:
         source = _source(body, tx)
         service.check_may_punch_for(tx.caller, body.employee_id)
-        if body.client_punch_id:
-            existing = await service.find_by_client_id(tx, body.device, body.client_punch_id)
-            if existing is not None:
-                return Result(200, existing, f"/api/punches/{existing.id}")
-        punch = await service.record(tx, body, source)
-        return Result(201, punch, f"/api/punches/{punch.id}")
+        return await service.record_prefetched(tx, body, source)
 
-    return await w.run(run)
+    return await w.run(run, service.prefetch(body))
 
 
 @router.post("/punches/batch", response_model=BatchResponse, responses=errors(write=True))

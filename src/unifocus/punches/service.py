@@ -3,19 +3,20 @@ exception engine in the punch's own transaction; only malformed input is refused
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
+import orjson
 
 from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
-from unifocus.db.writepath import WriteTx
+from unifocus.auth.context import NO_EMPLOYEE, Caller, Prefetch, employee_filter, guard
+from unifocus.db.writepath import Result, WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
 from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
-from unifocus.punches.schemas import Punch, PunchCreate, PunchCreated, PunchSource
+from unifocus.punches.schemas import Punch, PunchCreate, PunchCreated, PunchSource, utc_iso
 from unifocus.timeexceptions import engine
 from unifocus.timeexceptions.pairing import PunchFact
 from unifocus.timeexceptions.schemas import TimeException
@@ -83,6 +84,85 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCr
     hooks.punches_created(source.value)
     # `punch` is validated already: construct, don't validate the same values twice.
     return PunchCreated.model_construct(**dict(punch), exceptions=[to_exception(r) for r in created])
+
+
+ENTER_PUNCH = ("SELECT * FROM unifocus_enter_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+               "$15, $16, $17)")
+
+INSERT_PUNCH = (
+    "INSERT INTO punches (tenant_id, id, employee_id, type, ts, received_at, device, client_punch_id, source, "
+    "shift_id, shift_date, created_by) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::timestamptz, "
+    "$6::timestamptz, $7::text, $8::text, $9::text, $10::uuid, $11::date, $12::uuid)"
+)
+
+
+def prefetch(body: PunchCreate) -> Prefetch:
+    """What a single punch reads, made in the write's first round trip (`unifocus_enter_punch`,
+    migration 0005): the employee lock and the engine's facts around the punch, and the stored
+    punch of a device's repeated `clientPunchId`."""
+    ts = body.timestamp.astimezone(UTC)
+    window = engine.context_args(ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE)
+    return Prefetch(ENTER_PUNCH, (body.employee_id, *window, body.device, body.client_punch_id))
+
+
+def _stored_punch(d: dict[str, Any]) -> dict[str, Any]:
+    """A punches row read as JSON, typed like an asyncpg record."""
+    return {**d, "tenant_id": UUID(d["tenant_id"]), "id": UUID(d["id"]), "employee_id": UUID(d["employee_id"]),
+            "ts": datetime.fromisoformat(d["ts"]), "received_at": datetime.fromisoformat(d["received_at"])}
+
+
+async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource) -> Result:
+    """`record` for a single punch whose reads came with the write's first round trip
+    (`prefetch`): the same checks in the same order, the same rows and audit entries, but the
+    punch and the exceptions it raises are written by the write's last statement (their ids
+    and timestamps are chosen here; `received_at` is the transaction's now(), as the column
+    default would stamp it). Answers 200 with the stored punch for a device's repeat, else 201
+    with the created punch."""
+    data = orjson.loads(tx.prefetched) if tx.prefetched is not None else {}
+    existing = data.get("existing")
+    if existing:
+        stored = to_punch(guard(tx.caller, _stored_punch(existing)))
+        return Result(200, stored, f"/api/punches/{stored.id}")
+    now = datetime.now(UTC)
+    ts = body.timestamp.astimezone(UTC)
+    if ts > now + FUTURE_TOLERANCE:
+        raise Unprocessable("The punch is more than 5 minutes in the future.",
+                            errors=[{"field": "timestamp", "message": "more than 5 minutes in the future"}])
+    if "timezone" not in data:
+        raise NotFound("employeeId names no employee of this tenant.")
+    caller = tx.caller
+    punch_id = uuid4()
+    ev = engine.evaluate_context(data, caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
+                                 ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
+    occ = ev.occurrence_of(punch_id)
+    received_at = ev.now.astimezone(UTC)
+    shift_id, shift_date = (occ.shift_id, occ.shift_date) if occ else (None, None)
+    tx.defer(INSERT_PUNCH, caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, received_at,
+             body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
+    punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)
+    tx.audit(AuditEntry("Punch", "created", punch_id, None, punch, employee_id=body.employee_id, punch_id=punch_id))
+    await engine.withdraw_stale(tx.conn, ev, tx.entries)
+    rows = engine.planned_rows(ev, engine.missing(ev, include_time_based=False))
+    if rows:
+        tx.defer(engine.INSERT_ROWS, *engine.insert_rows_args(ev.ctx, rows))
+        engine.audit_created(ev, rows, tx.entries)
+    hooks.punches_created(source.value)
+    return Result(201, {**punch, "exceptions": [engine.exception_json(r) for r in rows]}, f"/api/punches/{punch_id}")
+
+
+def punch_json(
+    punch_id: UUID, body: PunchCreate, source: PunchSource, ts: datetime, received_at: datetime,
+    shift_id: UUID | None, shift_date: date | None,
+) -> dict[str, Any]:
+    """A new punch as the API shows it: `Punch` serialised (by alias), built directly because
+    this is the hot path (a test holds it equal to the model's own serialisation)."""
+    return {
+        "id": str(punch_id), "employeeId": str(body.employee_id), "type": body.type.value,
+        "timestamp": utc_iso(ts), "receivedAt": utc_iso(received_at), "device": body.device,
+        "clientPunchId": body.client_punch_id, "source": source.value,
+        "shiftId": str(shift_id) if shift_id else None, "shiftDate": shift_date.isoformat() if shift_date else None,
+        "voided": False, "voidReason": None,
+    }
 
 
 async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -118,6 +118,16 @@ class Evaluation:
         return punch is not None and self.zone_start <= punch.timestamp < self.zone_end
 
 
+def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, datetime, date, date, date, date]:
+    """The window arguments of `unifocus_punch_context` for a zone: the read window, the
+    local dates that may hold its shifts, and the dates of the zone's exceptions. Dates are
+    local to a zone only the database knows yet: a day either side of the UTC dates covers
+    every offset; `evaluate_context` trims to the exact local range."""
+    read_start, read_end = zone_start - READ_MARGIN, zone_end + READ_MARGIN
+    return (read_start, read_end, read_start.date() - timedelta(days=2), read_end.date() + timedelta(days=1),
+            zone_start.date() - timedelta(days=2), zone_end.date() + timedelta(days=1))
+
+
 async def evaluate_zone(
     conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID, zone_start: datetime, zone_end: datetime,
     now: datetime | None = None, extra: PunchFact | None = None,
@@ -125,17 +135,18 @@ async def evaluate_zone(
     """Lock the employee and evaluate the rules over the facts around [zone_start, zone_end),
     in one round trip for the reads. `extra` is a punch not yet inserted (the one being
     recorded), evaluated as if it were stored. `now` defaults to the transaction's time."""
-    read_start, read_end = zone_start - READ_MARGIN, zone_end + READ_MARGIN
-    # Dates are local to a zone only the database knows yet: a day either side of the UTC
-    # dates covers every offset; the pure code below trims to the exact local range.
-    raw = await conn.fetchval(
-        CONTEXT, tenant_id, employee_id, read_start, read_end,
-        read_start.date() - timedelta(days=2), read_end.date() + timedelta(days=1),
-        zone_start.date() - timedelta(days=2), zone_end.date() + timedelta(days=1),
-    )
+    raw = await conn.fetchval(CONTEXT, tenant_id, employee_id, *context_args(zone_start, zone_end))
     if raw is None:
         raise NotFound("employeeId names no employee of this tenant.")
-    data = orjson.loads(raw)
+    return evaluate_context(orjson.loads(raw), tenant_id, employee_id, zone_start, zone_end, now, extra)
+
+
+def evaluate_context(
+    data: dict[str, Any], tenant_id: UUID, employee_id: UUID, zone_start: datetime, zone_end: datetime,
+    now: datetime | None = None, extra: PunchFact | None = None,
+) -> Evaluation:
+    """The rules over a context read by `unifocus_punch_context` (under the employee lock)."""
+    read_start, read_end = zone_start - READ_MARGIN, zone_end + READ_MARGIN
     policy = Policy.from_json(data["policy"] or {})
     ctx = EmployeeContext(tenant_id, employee_id, zone(data["timezone"]), policy)
     db_now = _instant(data["now"])
@@ -165,27 +176,79 @@ def exception_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def reconcile(
-    conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool
-) -> list[Any]:
-    """Insert the findings not yet stored, withdraw pending exceptions whose cause is gone.
-    Approved and rejected ones are never touched. Returns the rows created."""
-    wanted = {(f.type, f.dedupe_key): f for f in ev.findings if ev.in_zone(f)}
-    have = {(r["type"], r["dedupe_key"]) for r in ev.existing}
+def stale(ev: Evaluation) -> list[Any]:
+    """Pending exceptions of the zone whose cause is gone (approved and rejected ones are
+    never touched)."""
+    wanted = {(f.type, f.dedupe_key) for f in ev.findings if ev.in_zone(f)}
     window_punches = {p.id for p in ev.punches}
+    out = []
     for row in ev.existing:
         zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
         if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
             if row["shift_id"] is not None and not _occurrence_in_zone(ev, row):
                 continue
-            await _withdraw(conn, row, audit)
-    new = [f for key, f in wanted.items() if key not in have and (include_time_based or not f.time_based)]
+            out.append(row)
+    return out
+
+
+def missing(ev: Evaluation, *, include_time_based: bool) -> list[Finding]:
+    """The zone's findings not stored yet."""
+    have = {(r["type"], r["dedupe_key"]) for r in ev.existing}
+    wanted = {(f.type, f.dedupe_key): f for f in ev.findings if ev.in_zone(f)}
+    return [f for key, f in wanted.items() if key not in have and (include_time_based or not f.time_based)]
+
+
+async def reconcile(
+    conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool
+) -> list[Any]:
+    """Insert the findings not yet stored, withdraw pending exceptions whose cause is gone.
+    Approved and rejected ones are never touched. Returns the rows created."""
+    await withdraw_stale(conn, ev, audit)
+    new = missing(ev, include_time_based=include_time_based)
     created = await _insert(conn, ev.ctx, new) if new else []
+    audit_created(ev, created, audit)
+    return created
+
+
+async def withdraw_stale(conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry]) -> None:
+    for row in stale(ev):
+        await _withdraw(conn, row, audit)
+
+
+def audit_created(ev: Evaluation, created: list[Any], audit: list[AuditEntry]) -> None:
     for row in created:
         hooks.exception_raised(row["type"])
         audit.append(AuditEntry("Exception", "created", row["id"], None, exception_json(row),
                                 employee_id=ev.ctx.employee_id, punch_id=row["punch_id"], exception_id=row["id"]))
-    return created
+
+
+def planned_rows(ev: Evaluation, findings: list[Finding]) -> list[dict[str, Any]]:
+    """The rows an insert of these findings stores, known before it runs: the id is chosen
+    here and `created_at` is the transaction's now(), as the column default would stamp it.
+    Lets a write fold the insert into its last statement (`INSERT_ROWS`)."""
+    rows = [{
+        "tenant_id": ev.ctx.tenant_id, "id": uuid4(), "employee_id": ev.ctx.employee_id, "type": f.type,
+        "status": "pending", "shift_id": f.shift_id, "shift_date": f.shift_date, "punch_id": f.punch_id,
+        "dedupe_key": f.dedupe_key, "details": f.details, "created_at": ev.now, "resolved_by": None,
+        "resolved_at": None, "note": None,
+    } for f in findings]
+    return sorted(rows, key=lambda r: (r["type"], r["dedupe_key"]))
+
+
+# The insert of `planned_rows` ($1 tenant, $2 employee, $3.. arrays), without RETURNING.
+INSERT_ROWS = (
+    "INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, dedupe_key, details, "
+    "created_at) SELECT $1::uuid, x.id, $2::uuid, x.type, x.shift_id, x.shift_date, x.punch_id, x.dedupe_key, "
+    "x.details, x.created_at FROM unnest($3::uuid[], $4::text[], $5::uuid[], $6::date[], $7::uuid[], $8::text[], "
+    "$9::jsonb[], $10::timestamptz[]) AS x(id, type, shift_id, shift_date, punch_id, dedupe_key, details, created_at)"
+)
+
+
+def insert_rows_args(ctx: EmployeeContext, rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+    return (ctx.tenant_id, ctx.employee_id, [r["id"] for r in rows], [r["type"] for r in rows],
+            [r["shift_id"] for r in rows], [r["shift_date"] for r in rows], [r["punch_id"] for r in rows],
+            [r["dedupe_key"] for r in rows], [orjson.dumps(r["details"]).decode() for r in rows],
+            [r["created_at"] for r in rows])
 
 
 def _occurrence_in_zone(ev: Evaluation, row: Any) -> bool:

@@ -1,0 +1,131 @@
+"""POST /api/punches reads in its first statement and writes in its last (migration 0005,
+`record_prefetched`). These tests hold it to what the step-by-step path stored and answered:
+the rows, the audit chain, the answer, a device's repeat, and refusals that change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+
+from tests.conftest import Api, TenantFixture
+from tests.punches.test_punches import MONDAY, punch, schedule
+from unifocus.audit.verify import verify_url
+from unifocus.punches.schemas import Punch, PunchCreate, PunchSource
+from unifocus.punches.service import punch_json
+
+
+def counts(owner_sql: psycopg.Connection, tenant: uuid.UUID) -> tuple[int, ...]:
+    row = owner_sql.execute(
+        "SELECT (SELECT count(*) FROM punches WHERE tenant_id = %(t)s), "
+        "(SELECT count(*) FROM exceptions WHERE tenant_id = %(t)s), "
+        "(SELECT count(*) FROM audit_log WHERE tenant_id = %(t)s), "
+        "(SELECT count(*) FROM idempotency_records WHERE tenant_id = %(t)s)", {"t": tenant}).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def test_the_answer_is_what_is_stored_and_audited(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str
+) -> None:
+    await schedule(api, tenant_a)
+    r = await api.req("POST", "/api/punches", tenant_a.employee, key=f"k-{uuid.uuid4()}", json={
+        "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:21:00.250-05:00",
+        "device": "lobby-1", "clientPunchId": "cp-1"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["location"] == f"/api/punches/{body['id']}"
+    stored = (await api.req("GET", f"/api/punches/{body['id']}", tenant_a.manager)).json()
+    assert {k: v for k, v in body.items() if k != "exceptions"} == stored
+    assert body["timestamp"] == f"{MONDAY}T14:21:00.250000Z" and body["source"] == "device"
+    [exc] = body["exceptions"]
+    assert exc == (await api.req("GET", f"/api/exceptions/{exc['id']}", tenant_a.manager)).json()
+    assert exc["type"] == "late_arrival" and exc["punchId"] == body["id"]
+    assert exc["details"]["minutesLate"] == 22  # 21.25 minutes, rounded up
+    # received_at is the transaction's now(), as the column default stamps it on other writes
+    row = owner_sql.execute("SELECT received_at, created_by FROM punches WHERE id = %s", (body["id"],)).fetchone()
+    assert row is not None and row[1] == tenant_a.employee_user_id
+    assert body["receivedAt"] == row[0].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    exc_created = owner_sql.execute("SELECT created_at FROM exceptions WHERE id = %s", (exc["id"],)).fetchone()
+    assert exc_created is not None and exc_created[0] == row[0]
+    audit = owner_sql.execute(
+        "SELECT entity, action, entity_id::text, changes->'after' FROM audit_log WHERE tenant_id = %s "
+        "AND entity IN ('Punch', 'Exception') ORDER BY chain, seq", (tenant_a.id,)).fetchall()
+    assert [(e, a, i) for e, a, i, _ in audit] == [("Punch", "created", body["id"]),
+                                                   ("Exception", "created", exc["id"])]
+    assert audit[0][3] == stored and audit[1][3] == exc
+    assert (await verify_url(owner_url, tenant_a.id)).ok
+
+
+async def test_a_device_repeat_answers_the_stored_punch_and_writes_nothing(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    item = {"employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00",
+            "device": "lobby-1", "clientPunchId": "cp-7"}
+    first = await api.req("POST", "/api/punches", tenant_a.employee, json=item)
+    assert first.status_code == 201, first.text
+    before = counts(owner_sql, tenant_a.id)
+    again = await api.req("POST", "/api/punches", tenant_a.employee, json=item)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == f"/api/punches/{first.json()['id']}"
+    # the stored punch is the answer even when the retry names an employee not found
+    staff = await api.req("POST", "/api/punches", tenant_a.manager, json={**item, "employeeId": str(uuid.uuid4())})
+    assert staff.status_code == 200 and staff.json()["id"] == first.json()["id"]
+    # another device's id space is its own
+    other = await api.req("POST", "/api/punches", tenant_a.employee, json={**item, "device": "lobby-2"})
+    assert other.status_code == 201
+    assert counts(owner_sql, tenant_a.id)[0] == before[0] + 1
+
+
+async def test_refusals_change_nothing(
+    api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    await schedule(api, tenant_a)
+    before = counts(owner_sql, tenant_a.id)
+    other = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "O", "lastName": "P"})
+    before = counts(owner_sql, tenant_a.id)
+    ts = f"{MONDAY}T09:30:00-05:00"
+    refused = [
+        await api.req("POST", "/api/punches", tenant_a.employee, key="k-other", json={
+            "employeeId": other.json()["id"], "type": "clock_in", "timestamp": ts}),
+        await api.req("POST", "/api/punches", tenant_b.manager, key="k-cross", json={
+            "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": ts}),
+        await api.req("POST", "/api/punches", tenant_a.employee, key="k-manual", json={
+            "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": ts, "source": "manual"}),
+    ]
+    assert [r.status_code for r in refused] == [403, 404, 403]
+    assert counts(owner_sql, tenant_a.id) == before
+    # the employee lock was released with the refused transactions: the next punch goes through
+    ok = await punch(api, tenant_a, "clock_in", ts)
+    assert ok.status_code == 201 and [e["type"] for e in ok.json()["exceptions"]] == ["late_arrival"]
+
+
+async def test_a_punch_that_removes_a_cause_withdraws_in_the_same_write(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str
+) -> None:
+    await schedule(api, tenant_a)
+    out = await punch(api, tenant_a, "clock_out", f"{MONDAY}T17:00:00-05:00")
+    [missed] = out.json()["exceptions"]
+    assert missed["type"] == "missed_punch"
+    # the clock_in it lacked arrives late (out of order): the stray is paired, its exception withdrawn
+    r = await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:00:00-05:00")
+    assert r.status_code == 201 and r.json()["exceptions"] == []
+    got = (await api.req("GET", f"/api/exceptions/{missed['id']}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn"
+    assert (await verify_url(owner_url, tenant_a.id)).ok
+
+
+def test_the_hot_path_serialises_a_punch_as_the_model_does() -> None:
+    pid, emp, shift = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ts = datetime(2026, 3, 2, 14, 6, 0, 120000, tzinfo=UTC)
+    received = datetime(2026, 3, 2, 14, 6, 1, tzinfo=UTC)
+    for device, cpid, shift_id, shift_date in ((None, None, None, None), ("d", "c", shift, ts.date())):
+        body = PunchCreate.model_validate({"employeeId": str(emp), "type": "clock_out",
+                                           "timestamp": ts.isoformat(), "device": device, "clientPunchId": cpid})
+        model = Punch(id=pid, employee_id=emp, type="clock_out", timestamp=ts, received_at=received, device=device,
+                      client_punch_id=cpid, source=PunchSource.device, shift_id=shift_id, shift_date=shift_date,
+                      voided=False, void_reason=None)
+        fast = punch_json(pid, body, PunchSource.device, ts, received, shift_id, shift_date)
+        assert fast == model.model_dump(mode="json", by_alias=True)
+        assert list(fast) == list(model.model_dump(mode="json", by_alias=True))
