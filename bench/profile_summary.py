@@ -2,9 +2,17 @@
 
     .venv/bin/python bench/profile_summary.py bench/results/profile-worker0.txt [...]
 
-py-spy drops samples of a thread blocked in epoll (idle), so the shares are of the time a
-worker was running or runnable. Prints the inclusive shares of the write path's steps and of
-the layers around them, then the top frames by self time.
+py-spy drops samples of a thread blocked in epoll (idle), but keeps those of a thread that is
+runnable and waiting for a core. On this 2-core machine a worker that writes a query to
+PostgreSQL's socket (or a response to the client's) wakes a process that often takes the
+worker's core at once; until it gets a core back, every sample shows the worker inside the
+write, whose innermost Python frame is asyncpg's `_do_execute` (or `execute` for BEGIN and
+COMMIT, or uvicorn's `send`). `py-spy --native` shows what is below: uvloop's
+`UVStream._try_write` -> `write()`. The workers' /proc CPU times agree: those samples are
+waiting, not CPU (bench/README.md). They are counted apart ("descheduled in a socket write")
+and the shares below are of the remaining samples: the workers' CPU.
+Prints the inclusive shares of the write path's steps and of the layers around them, then the
+top frames by self time.
 """
 
 from __future__ import annotations
@@ -17,34 +25,39 @@ from pathlib import Path
 # A sample whose innermost Python frame is asyncio's Runner.run is uvloop's C loop (epoll,
 # callbacks, transport writes): no Python frame of ours is on the stack.
 IDLE_LEAF = "Runner.run (asyncio/runners.py"
+# Innermost frames of a worker that wrote to a socket and lost its core (see above): a query to
+# PostgreSQL, or the response to the client (uvicorn's transport.write wakes wrk the same way).
+WRITE_LEAVES = (
+    "Connection._do_execute (asyncpg/connection.py:2069", "Connection.execute (asyncpg/connection.py:375",
+    "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:524",
+    "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:551",
+)
 
 MARKERS = [
     ("request: whole ASGI app", "__call__ (starlette/applications.py"),
-    ("  middleware stack (observability, request id, limits)", "unifocus/observability/middleware.py"),
+    ("  observability middleware (request id, metrics, access line)", "ObservabilityMiddleware.__call__"),
+    ("  request limits middleware (body size, depth, UTF-8)", "RequestLimitsMiddleware.__call__"),
     ("  rate-limit middleware (token verify)", "unifocus/ratelimit/middleware.py"),
     ("  FastAPI dependency solving + body validation", "solve_dependencies"),
     ("  bearer token verification (jwt)", "jwt/api_jwt.py"),
-    ("  write path: WriteRequest.run", "run (unifocus/db/writepath.py"),
-    ("    enter (tenant + caller + idempotency claim)", "_enter"),
-    ("    evaluate_zone (lock + facts in one call + rules)", "evaluate_zone"),
-    ("      occurrences() expansion", "occurrences (unifocus/schedules/occurrences.py"),
-    ("      rules.evaluate", "evaluate (unifocus/timeexceptions/rules.py"),
-    ("    occurrence_of (pairing again)", "occurrence_of"),
-    ("    reconcile (inserts/withdrawals)", "reconcile"),
-    ("    _finish (audit insert + idempotency store)", "_finish"),
-    ("    Result.encode (pydantic dump)", "encode (unifocus/db/writepath.py"),
     ("  fingerprint (sha256 of the request)", "fingerprint"),
-    ("  pydantic (validation + serialisation)", "pydantic"),
-    ("  asyncpg (protocol, codecs, pool)", "asyncpg"),
-    ("    leaf inside asyncpg's Cython protocol (send/encode/decode)", "@LEAF:asyncpg/connection.py"),
+    ("  write path: WriteRequest.run", "run (unifocus/db/writepath.py"),
+    ("    enter (+ the punch's reads: unifocus_enter_punch)", "_enter"),
+    ("    record_prefetched (the punch handler)", "record_prefetched"),
+    ("      evaluate_context (the exception rules)", "evaluate_context"),
+    ("        _spans (schedule rows -> patterns)", "_spans"),
+    ("        occurrences() expansion", "occurrences (unifocus/schedules/occurrences.py"),
+    ("        pair_punches", "pair_punches"),
+    ("        rules.evaluate", "evaluate (unifocus/timeexceptions/rules.py"),
+    ("    _finish (deferred writes + audit + stored response)", "_finish"),
     ("    BEGIN (Transaction.start)", "Transaction.start"),
     ("    COMMIT", "Transaction.commit"),
-    ("    pool release: reset query", "Connection.reset"),
+    ("  pydantic (validation + serialisation)", "pydantic"),
+    ("  asyncpg (Python side: pool, statement cache, codecs)", "asyncpg"),
     ("    per-query metrics (observe_query)", "observe_query"),
     ("  prometheus_client (metrics)", "prometheus_client"),
-    ("  logging", "logging/__init__.py"),
     ("  orjson / json", "json"),
-    ("  zoneinfo / datetime", "zoneinfo"),
+    ("  uuid (parse, str, uuid4)", "uuid.py"),
     ("uvicorn HTTP response send (RequestResponseCycle.send)", "RequestResponseCycle.send"),
 ]
 
@@ -62,22 +75,28 @@ def load(paths: list[Path]) -> Counter[str]:
 def summarise(paths: list[Path]) -> str:
     stacks = load([p for p in paths if p.exists()])
     total = sum(stacks.values()) or 1
-    lines = [f"samples: {total} (files: {', '.join(p.name for p in paths)})", "", "inclusive share of samples:"]
+    waiting = sum(c for s, c in stacks.items() if s.rsplit(";", 1)[-1].startswith(WRITE_LEAVES))
+    cpu = {s: c for s, c in stacks.items() if not s.rsplit(";", 1)[-1].startswith(WRITE_LEAVES)}
+    cpu_total = sum(cpu.values()) or 1
+    loop = sum(c for s, c in cpu.items() if s.rsplit(";", 1)[-1].startswith(IDLE_LEAF))
+    lines = [
+        f"samples: {total} (files: {', '.join(p.name for p in paths)})",
+        f"descheduled in a socket write (waiting for a core, not CPU): {100 * waiting / total:.1f}% of samples",
+        "",
+        "shares of the other samples (the workers' CPU):",
+        f"  in uvloop's C loop (no Python frame: sockets, HTTP parsing, callbacks)   {100 * loop / cpu_total:5.1f}%",
+    ]
     for label, needle in MARKERS:
-        if needle.startswith("@LEAF:"):
-            n = sum(c for s, c in stacks.items() if needle[6:] in s.rsplit(";", 1)[-1])
-        else:
-            n = sum(c for s, c in stacks.items() if needle in s)
-        lines.append(f"  {label:<62} {100 * n / total:5.1f}%")
-    busy = {s: c for s, c in stacks.items() if not s.rsplit(";", 1)[-1].startswith(IDLE_LEAF)}
-    busy_total = sum(busy.values()) or 1
-    lines.insert(1, f"in uvloop's C loop (no Python frame): {100 * (total - busy_total) / total:.1f}%")
+        n = sum(c for s, c in cpu.items() if needle in s)
+        lines.append(f"  {label:<72} {100 * n / cpu_total:5.1f}%")
     selfs: Counter[str] = Counter()
-    for s, c in busy.items():
-        selfs[s.rsplit(";", 1)[-1]] += c
-    lines += ["", "top 25 frames by self time (share of samples outside the C loop):"]
+    for s, c in cpu.items():
+        leaf = s.rsplit(";", 1)[-1]
+        if not leaf.startswith(IDLE_LEAF):
+            selfs[leaf] += c
+    lines += ["", "top 25 frames by self time (share of the workers' CPU samples):"]
     for frame, c in selfs.most_common(25):
-        lines.append(f"  {100 * c / busy_total:5.1f}%  {frame[:140]}")
+        lines.append(f"  {100 * c / cpu_total:5.1f}%  {frame[:140]}")
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
 from unifocus.app import create_app
 from unifocus.auth.tokens import mint_token
@@ -98,6 +99,19 @@ def owner_sql(owner_url: str) -> Iterator[psycopg.Connection]:
     """A sync owner connection for assertions straight on the database."""
     with psycopg.connect(owner_url, autocommit=True) as conn:
         yield conn
+
+
+def tenant_counts(owner_sql: psycopg.Connection, tenant: uuid.UUID, *tables: str) -> tuple[int, ...]:
+    """One tenant's row count in each table, read as the owner: what a refused request must
+    leave unchanged."""
+    counts = []
+    for table in tables:
+        row = owner_sql.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE tenant_id = %s").format(sql.Identifier(table)), (tenant,)
+        ).fetchone()
+        assert row is not None
+        counts.append(int(row[0]))
+    return tuple(counts)
 
 
 class Api:

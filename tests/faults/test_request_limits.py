@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import TenantFixture, make_settings, make_tenant
+from tests.conftest import TenantFixture, make_settings, make_tenant, tenant_counts
 from tests.faults.support import running_app
 from unifocus.settings import Settings
 
@@ -29,13 +29,7 @@ async def limited(owner_url: str, settings: Settings, tmp_path_factory: pytest.T
 
 
 def counts(owner_sql: psycopg.Connection, tenant: uuid.UUID) -> tuple[int, ...]:
-    row = owner_sql.execute(
-        "SELECT (SELECT count(*) FROM punches WHERE tenant_id = %(t)s),"
-        " (SELECT count(*) FROM employees WHERE tenant_id = %(t)s),"
-        " (SELECT count(*) FROM audit_log WHERE tenant_id = %(t)s),"
-        " (SELECT count(*) FROM idempotency_records WHERE tenant_id = %(t)s)", {"t": tenant}).fetchone()
-    assert row is not None
-    return tuple(int(v) for v in row)
+    return tenant_counts(owner_sql, tenant, "punches", "employees", "audit_log", "idempotency_records")
 
 
 def headers(t: TenantFixture, **extra: str) -> dict[str, str]:

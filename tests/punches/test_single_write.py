@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, tenant_counts
 from tests.punches.test_punches import MONDAY, punch, schedule
 from unifocus.audit.verify import verify_url
 from unifocus.punches.schemas import Punch, PunchCreate, PunchSource
@@ -17,13 +17,7 @@ from unifocus.punches.service import punch_json
 
 
 def counts(owner_sql: psycopg.Connection, tenant: uuid.UUID) -> tuple[int, ...]:
-    row = owner_sql.execute(
-        "SELECT (SELECT count(*) FROM punches WHERE tenant_id = %(t)s), "
-        "(SELECT count(*) FROM exceptions WHERE tenant_id = %(t)s), "
-        "(SELECT count(*) FROM audit_log WHERE tenant_id = %(t)s), "
-        "(SELECT count(*) FROM idempotency_records WHERE tenant_id = %(t)s)", {"t": tenant}).fetchone()
-    assert row is not None
-    return tuple(row)
+    return tenant_counts(owner_sql, tenant, "punches", "exceptions", "audit_log", "idempotency_records")
 
 
 async def test_the_answer_is_what_is_stored_and_audited(

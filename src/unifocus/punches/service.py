@@ -59,13 +59,18 @@ async def find_by_client_id(tx: WriteTx, device: str | None, client_punch_id: st
     return to_punch(guard(tx.caller, row)) if row else None
 
 
-async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCreated:
-    """Insert one punch, attribute it to an occurrence, and raise what it causes."""
-    now = datetime.now(UTC)
+def _checked_instant(body: PunchCreate) -> datetime:
+    """The punch's instant in UTC; 422 when it is more than 5 minutes in the future."""
     ts = body.timestamp.astimezone(UTC)
-    if ts > now + FUTURE_TOLERANCE:
+    if ts > datetime.now(UTC) + FUTURE_TOLERANCE:
         raise Unprocessable("The punch is more than 5 minutes in the future.",
                             errors=[{"field": "timestamp", "message": "more than 5 minutes in the future"}])
+    return ts
+
+
+async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCreated:
+    """Insert one punch, attribute it to an occurrence, and raise what it causes."""
+    ts = _checked_instant(body)
     punch_id = uuid4()
     ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                     ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
@@ -123,11 +128,7 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     if existing:
         stored = to_punch(guard(tx.caller, _stored_punch(existing)))
         return Result(200, stored, f"/api/punches/{stored.id}")
-    now = datetime.now(UTC)
-    ts = body.timestamp.astimezone(UTC)
-    if ts > now + FUTURE_TOLERANCE:
-        raise Unprocessable("The punch is more than 5 minutes in the future.",
-                            errors=[{"field": "timestamp", "message": "more than 5 minutes in the future"}])
+    ts = _checked_instant(body)
     if "timezone" not in data:
         raise NotFound("employeeId names no employee of this tenant.")
     caller = tx.caller

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from alembic import context, op
 
+from unifocus.db.migrations.roles import app_role
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -280,13 +282,6 @@ APP_GRANTS = {
 }
 
 
-def _app_role() -> str:
-    role = context.config.attributes.get("app_role") or "unifocus_app"
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"invalid role name {role!r}")
-    return str(role)
-
-
 def _app_password() -> str | None:
     value = context.config.attributes.get("app_password")
     return str(value) if value else None
@@ -307,7 +302,7 @@ def upgrade() -> None:
             "WHEN (OLD.tenant_id IS DISTINCT FROM NEW.tenant_id) "
             "EXECUTE FUNCTION unifocus_reject_tenant_change()"
         )
-    role = _app_role()
+    role = app_role()
     password = _app_password()
     login = "LOGIN PASSWORD '" + password.replace("'", "''") + "'" if password else "LOGIN"
     # Roles are cluster-wide; several databases (tests, staging) may race to create it.
@@ -330,7 +325,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    role = _app_role()
+    role = app_role()
     op.execute(
         f"""
         DO $$ BEGIN

@@ -18,7 +18,9 @@ caller, SECURITY INVOKER).
 
 from __future__ import annotations
 
-from alembic import context, op
+from alembic import op
+
+from unifocus.db.migrations.roles import grant_execute
 
 revision = "0003"
 down_revision = "0002"
@@ -140,22 +142,13 @@ END $$;
 """
 
 
-def _app_role() -> str:
-    role = context.config.attributes.get("app_role") or "unifocus_app"
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"invalid role name {role!r}")
-    return str(role)
-
-
 def upgrade() -> None:
     op.execute(CLAIM)
     op.execute(ENTER)
     op.execute(PUNCH_CONTEXT)
-    for fn in ("unifocus_claim(uuid, uuid, text, text, text, bytea, double precision)",
-               "unifocus_enter(uuid, text, text, text, text, text, bytea, double precision)",
-               "unifocus_punch_context(uuid, uuid, timestamptz, timestamptz, date, date, date, date)"):
-        op.execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
-        op.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {_app_role()}")
+    grant_execute("unifocus_claim(uuid, uuid, text, text, text, bytea, double precision)",
+                  "unifocus_enter(uuid, text, text, text, text, text, bytea, double precision)",
+                  "unifocus_punch_context(uuid, uuid, timestamptz, timestamptz, date, date, date, date)")
 
 
 def downgrade() -> None:

@@ -16,7 +16,9 @@ the employee is not found (with a `clientPunchId`, it is then `{"existing": ...}
 
 from __future__ import annotations
 
-from alembic import context, op
+from alembic import op
+
+from unifocus.db.migrations.roles import grant_execute
 
 revision = "0005"
 down_revision = "0004"
@@ -66,17 +68,9 @@ END $$;
 """
 
 
-def _app_role() -> str:
-    role = context.config.attributes.get("app_role") or "unifocus_app"
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"invalid role name {role!r}")
-    return str(role)
-
-
 def upgrade() -> None:
     op.execute(ENTER_PUNCH)
-    op.execute(f"REVOKE ALL ON FUNCTION {SIGNATURE} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {SIGNATURE} TO {_app_role()}")
+    grant_execute(SIGNATURE)
 
 
 def downgrade() -> None:
