@@ -53,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from cpu import CpuMeter, command, pids_of, postgres_backends  # noqa: E402
 from unifocus.auth.tokens import mint_token  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
 from unifocus.db.urls import app_url, with_database  # noqa: E402
@@ -243,6 +244,25 @@ def run_pgbench(url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, empl
             "failed": int(failed.group(1)) if failed else 0}
 
 
+class Meters:
+    """CpuMeters for one load: the bench database's PostgreSQL backends, plus `others`."""
+
+    def __init__(self, db: str, others: dict[str, Any]) -> None:
+        database = db.rsplit("/", 1)[-1].split("?", 1)[0]
+        self.meters = {"postgres": CpuMeter(postgres_backends(database)),
+                       **{k: CpuMeter(match) for k, match in others.items()}}
+        for m in self.meters.values():
+            m.start()
+
+    def per_write(self, writes: int) -> dict[str, float | None]:
+        """CPU milliseconds per write of each group (None: no such process on this machine)."""
+        out: dict[str, float | None] = {}
+        for name, meter in self.meters.items():
+            seconds = meter.stop()
+            out[name] = round(seconds * 1000 / writes, 3) if seconds is not None and writes else None
+        return out
+
+
 # --- round trips of one punch ----------------------------------------------------------------
 
 async def count_round_trips(settings: Settings, token: str) -> list[str]:
@@ -347,9 +367,11 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
 
     print(f"pgbench: {args.clients} clients, {args.duration} s ...", flush=True)
     before = punch_count(db)
+    meters = Meters(db, {"pgbench": command(b"pgbench")})
     pgb = run_pgbench(runtime, HERE / "pgbench_punch.sql", tenant, user, args.employees, args.clients,
                       args.duration)
     pgb["writes"] = punch_count(db) - before
+    pgb["cpu_ms_per_write"] = meters.per_write(pgb["writes"])
 
     base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
 
@@ -365,9 +387,11 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "bwarm", "BENCH_DAY0": str(midnight_days_ago(2500))},
             2, args.clients, work / "bwarm.json")
     before = punch_count(db)
+    meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
                    args.duration, args.clients, work / "base.json")
     base["writes"] = punch_count(db) - before
+    base["cpu_ms_per_write"] = meters.per_write(base["writes"])
     base["writes_per_s"] = base["writes"] / base["duration_s"]
     base["peak_rss_mb"] = baseline.peak_rss_mb()
     baseline.stop()
@@ -386,10 +410,12 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     probe.start()
     before = punch_count(db)
     fresh_env = {**base_env, "BENCH_PREFIX": f"svc{uuid.uuid4().hex[:6]}", "BENCH_DAY0": str(midnight_days_ago(2))}
+    meters = Meters(db, {"http_workers": pids_of({service.proc.pid, *service.workers()}), "wrk": command(b"wrk")})
     fresh = run_wrk(service.base, fresh_env, args.duration, args.clients, work / "fresh.json")
     probe.stopping.set()
     probe.join()
     fresh["writes"] = punch_count(db) - before
+    fresh["cpu_ms_per_write"] = meters.per_write(fresh["writes"])
     fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
     fresh["health"] = probe.summary()
     for p in profilers:
@@ -438,6 +464,9 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "punch_vs_pgbench_ratio": round(svc_w / pgb_w, 3) if pgb_w else None,
         "punch_vs_baseline_ratio": round(svc_w / base_w, 3) if base_w else None,
         "baseline_vs_pgbench_ratio": round(base_w / pgb_w, 3) if pgb_w else None,
+        # CPU ms per write, by process group, during each fresh run (bench/cpu.py)
+        "cpu_ms_per_write": {"pgbench": pgb["cpu_ms_per_write"], "baseline": base["cpu_ms_per_write"],
+                             "service": fresh["cpu_ms_per_write"]},
         "service_latency_ms": {"p50": fresh["p50_ms"], "p90": fresh["p90_ms"], "p99": fresh["p99_ms"],
                                "max": fresh["max_ms"]},
         "baseline_latency_ms": {"p50": base["p50_ms"], "p99": base["p99_ms"]},
@@ -488,6 +517,11 @@ def start_profilers(service: Server, duration: int, work: Path) -> list[subproce
     return procs
 
 
+def cpu(r: dict[str, Any], run: str, other: str) -> str:
+    figures = r["cpu_ms_per_write"][run]
+    return " / ".join("-" if figures.get(k) is None else f"{figures[k]:.2f}" for k in ("postgres", other))
+
+
 def report(r: dict[str, Any]) -> None:
     def f(v: Any) -> str:
         return "-" if v is None else str(v)
@@ -500,6 +534,9 @@ def report(r: dict[str, Any]) -> None:
         ("ratio service / pgbench", r["punch_vs_pgbench_ratio"]),
         ("ratio service / baseline", r["punch_vs_baseline_ratio"]),
         ("ratio baseline / pgbench", r["baseline_vs_pgbench_ratio"]),
+        ("CPU ms per write: pgbench (PostgreSQL / pgbench)", cpu(r, "pgbench", "pgbench")),
+        ("CPU ms per write: baseline (PostgreSQL / workers)", cpu(r, "baseline", "http_workers")),
+        ("CPU ms per write: service (PostgreSQL / workers)", cpu(r, "service", "http_workers")),
         ("service latency p50 / p99 (ms)",
          f"{r['service_latency_ms']['p50']:.1f} / {r['service_latency_ms']['p99']:.1f}"),
         ("baseline latency p50 / p99 (ms)",

@@ -1,0 +1,81 @@
+"""Where a benchmark's CPU goes: per process group, from /proc, while a load runs.
+
+Used by `bench/run.py` to report, for pgbench, the bare baseline and the service, the CPU
+milliseconds one punch write costs PostgreSQL's backends and the HTTP workers: the figures
+that say which side bounds the throughput on a shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+
+class CpuMeter(threading.Thread):
+    """CPU seconds (user + system) used while it runs by the processes `match(pid, cmdline)`
+    picks, from /proc/<pid>/stat. Polled every `period`, so a process that exits before the
+    end (pgbench's backends) counts up to its last poll: at most `period` of it is lost. Only
+    processes of this machine: with a remote DATABASE_URL the PostgreSQL figure is None."""
+
+    def __init__(self, match: Callable[[int, bytes], bool], period: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.match, self.period = match, period
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.started_at = self._uptime_ticks()
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.seen: dict[int, bool] = {}
+        self.stopping = threading.Event()
+
+    @staticmethod
+    def _uptime_ticks() -> float:
+        return float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+    def _scan(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                if pid not in self.seen:
+                    self.seen[pid] = self.match(pid, (entry / "cmdline").read_bytes())
+                if not self.seen[pid]:
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            used, start = int(fields[11]) + int(fields[12]), int(fields[19])
+            # a process started after the meter counts from zero
+            self.first.setdefault(pid, used if start <= self.started_at else 0)
+            self.last[pid] = used
+
+    def run(self) -> None:
+        while True:
+            self._scan()
+            if self.stopping.wait(self.period):
+                return
+
+    def stop(self) -> float | None:
+        """CPU seconds used since start; None if no matching process was seen."""
+        self.stopping.set()
+        self.join()
+        self._scan()
+        if not self.last:
+            return None
+        return sum(self.last[p] - self.first[p] for p in self.last) / self.ticks
+
+
+def postgres_backends(database: str) -> Callable[[int, bytes], bool]:
+    """PostgreSQL backends connected to `database` (their title names it)."""
+    needle = f" {database} ".encode()
+    return lambda _pid, cmd: cmd.startswith(b"postgres:") and needle in cmd
+
+
+def pids_of(pids: set[int]) -> Callable[[int, bytes], bool]:
+    return lambda pid, _cmd: pid in pids
+
+
+def command(name: bytes) -> Callable[[int, bytes], bool]:
+    return lambda _pid, cmd: cmd.split(b"\0", 1)[0].rsplit(b"/", 1)[-1] == name
