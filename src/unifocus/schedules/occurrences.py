@@ -7,6 +7,7 @@ spring-forward night and 540 on a fall-back night).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,18 +56,27 @@ class Occurrence:
     shift_date: date
     start: datetime  # aware, UTC
     end: datetime  # aware, UTC
+    # Stable identity of the occurrence, used in exception dedupe keys; derived, and read
+    # several times per occurrence by the rules, so computed once.
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"occ:{self.shift_id}:{self.shift_date.isoformat()}")
 
     @property
     def scheduled_minutes(self) -> int:
         """Real elapsed minutes between start and end (DST transitions included)."""
         return int((self.end - self.start).total_seconds() // 60)
 
-    @property
-    def key(self) -> str:
-        """Stable identity of the occurrence, used in exception dedupe keys."""
-        return f"occ:{self.shift_id}:{self.shift_date.isoformat()}"
+
+def by_start(occ: Occurrence) -> tuple[datetime, UUID]:
+    """Time order, ties by shift id (a UUID orders as its fixed-width hex string does)."""
+    return occ.start, occ.shift_id
 
 
+# Many employees share shift times, and every punch re-expands the days around it: the same
+# (date, wall time, zone) conversions recur on every punch of a tenant. Pure, so cached.
+@functools.lru_cache(maxsize=1 << 15)
 def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """Convert a local wall-clock time to UTC.
 
@@ -113,7 +123,7 @@ def occurrences(
             for shift in by_weekday.get(day.isoweekday(), []):
                 found.append(occurrence_of(shift, day, tz))
             day += timedelta(days=1)
-    found.sort(key=lambda o: (o.start, str(o.shift_id)))
+    found.sort(key=by_start)
     return found
 
 

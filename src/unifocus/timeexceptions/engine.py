@@ -9,6 +9,7 @@ one employee: punch writes, voids and the sweep never interleave.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -84,14 +85,22 @@ def _exception_row(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _spans(rows: list[list[Any]]) -> list[ScheduleSpan]:
+def _spans(rows: list[list[Any]]) -> tuple[ScheduleSpan, ...]:
+    return _parsed_spans(tuple(tuple(row) for row in rows))
+
+
+# An employee's schedule rows come back unchanged on every punch until the schedule changes
+# (then the rows, and so the key, differ). The parsed spans are immutable, so they are shared.
+# ~4 KB an entry at most: bounded at ~8 MB a worker.
+@functools.lru_cache(maxsize=2048)
+def _parsed_spans(rows: tuple[tuple[Any, ...], ...]) -> tuple[ScheduleSpan, ...]:
     spans: dict[str, tuple[date, date]] = {}
     shifts: dict[str, list[WeeklyShift]] = {}
     for schedule_id, start, end, shift_id, day, start_time, end_time in rows:
         spans.setdefault(schedule_id, (date.fromisoformat(start), date.fromisoformat(end)))
         shifts.setdefault(schedule_id, []).append(WeeklyShift(
             UUID(shift_id), UUID(schedule_id), day, time.fromisoformat(start_time), time.fromisoformat(end_time)))
-    return [ScheduleSpan(UUID(sid), first, last, tuple(shifts[sid])) for sid, (first, last) in spans.items()]
+    return tuple(ScheduleSpan(UUID(sid), first, last, tuple(shifts[sid])) for sid, (first, last) in spans.items())
 
 
 @dataclass
@@ -109,13 +118,22 @@ class Evaluation:
     def occurrence_of(self, punch_id: UUID) -> Occurrence | None:
         return self.pairing.occurrence_of.get(punch_id)
 
+    def __post_init__(self) -> None:
+        # Findings and exception rows name an occurrence by (shift, date) and a punch by id;
+        # looked up for each, so indexed once.
+        self._occurrence_by_key: dict[tuple[UUID | None, date | None], Occurrence] = {
+            (o.shift_id, o.shift_date): o for o in self.occurrences}
+        self._punch_ts = {p.id: p.timestamp for p in self.punches}
+
+    def occurrence_in_zone(self, shift_id: UUID | None, shift_date: date | None) -> bool:
+        occ = self._occurrence_by_key.get((shift_id, shift_date))
+        return occ is not None and self.zone_start <= occ.start < self.zone_end
+
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
-            occ = next((o for o in self.occurrences if o.shift_id == finding.shift_id
-                        and o.shift_date == finding.shift_date), None)
-            return occ is not None and self.zone_start <= occ.start < self.zone_end
-        punch = next((p for p in self.punches if p.id == finding.punch_id), None)
-        return punch is not None and self.zone_start <= punch.timestamp < self.zone_end
+            return self.occurrence_in_zone(finding.shift_id, finding.shift_date)
+        ts = self._punch_ts.get(finding.punch_id) if finding.punch_id is not None else None
+        return ts is not None and self.zone_start <= ts < self.zone_end
 
 
 def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, datetime, date, date, date, date]:
@@ -185,7 +203,7 @@ def stale(ev: Evaluation) -> list[Any]:
     for row in ev.existing:
         zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
         if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
-            if row["shift_id"] is not None and not _occurrence_in_zone(ev, row):
+            if row["shift_id"] is not None and not ev.occurrence_in_zone(row["shift_id"], row["shift_date"]):
                 continue
             out.append(row)
     return out
@@ -249,11 +267,6 @@ def insert_rows_args(ctx: EmployeeContext, rows: list[dict[str, Any]]) -> tuple[
             [r["shift_id"] for r in rows], [r["shift_date"] for r in rows], [r["punch_id"] for r in rows],
             [r["dedupe_key"] for r in rows], [orjson.dumps(r["details"]).decode() for r in rows],
             [r["created_at"] for r in rows])
-
-
-def _occurrence_in_zone(ev: Evaluation, row: Any) -> bool:
-    occ = next((o for o in ev.occurrences if o.shift_id == row["shift_id"] and o.shift_date == row["shift_date"]), None)
-    return occ is not None and ev.zone_start <= occ.start < ev.zone_end
 
 
 INSERT_FINDINGS = (

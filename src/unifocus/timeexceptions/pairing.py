@@ -104,12 +104,12 @@ def attribute(
     after = timedelta(minutes=policy.missed_punch_after_minutes)
     if punch_type == "clock_in":
         found = [o for o in occurrences if o.start - window <= punch_ts < o.end]
-        return min(found, key=lambda o: (abs(punch_ts - o.start), o.start, str(o.shift_id)), default=None)
+        return min(found, key=lambda o: (abs(punch_ts - o.start), o.start, o.shift_id), default=None)
     found = [o for o in occurrences if o.start - window <= punch_ts < o.end + after]
 
-    def rank(o: Occurrence) -> tuple[timedelta, timedelta, datetime, str]:
+    def rank(o: Occurrence) -> tuple[timedelta, timedelta, datetime, UUID]:
         outside = max(o.start - punch_ts, punch_ts - o.end, timedelta(0))
-        return outside, abs(punch_ts - o.start), o.start, str(o.shift_id)
+        return outside, abs(punch_ts - o.start), o.start, o.shift_id
 
     return min(found, key=rank, default=None)
 

@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from unifocus.schedules.occurrences import Occurrence
+from unifocus.schedules.occurrences import Occurrence, by_start
 from unifocus.timeexceptions.pairing import Break, Pairing, PunchFact, Session, attribute, pair_punches
 from unifocus.timeexceptions.policy import Policy
 
@@ -127,7 +127,7 @@ def evaluate(
     `occurrences` must cover the punches' period (widen by a day either side); voided punches
     are ignored. Pure and deterministic: the same inputs give equal findings.
     """
-    occs = sorted(occurrences, key=lambda o: (o.start, str(o.shift_id)))
+    occs = sorted(occurrences, key=by_start)
     if pairing is None:  # a caller that also needs the pairing passes the one it computed
         pairing = pair_punches(punches, occs, policy)
     out = _Collector()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from unifocus.schedules.occurrences import Occurrence
+from unifocus.schedules.occurrences import Occurrence, by_start
 from unifocus.timeexceptions.pairing import PunchFact, Session, pair_punches
 from unifocus.timeexceptions.policy import DEFAULT_POLICY, Policy
 from unifocus.timeexceptions.rules import occurrence_overtime
@@ -67,7 +67,7 @@ def day_totals(
     edges is attributed as the exception rules attribute it; days outside the range are
     computed and dropped.
     """
-    occs = sorted(occurrences, key=lambda o: (o.start, str(o.shift_id)))
+    occs = sorted(occurrences, key=by_start)
     days: dict[date, _Day] = {}
     for occ in occs:
         days.setdefault(occ.shift_date, _Day()).scheduled_minutes += occ.scheduled_minutes
