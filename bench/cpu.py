@@ -39,7 +39,9 @@ class CpuMeter(threading.Thread):
                 continue
             pid = int(entry.name)
             try:
-                if pid not in self.seen:
+                # Asked again until it matches: a process may exec into the one we look for
+                # under the same pid (Debian's /usr/bin/pgbench is a Perl wrapper that does).
+                if not self.seen.get(pid):
                     self.seen[pid] = self.match(pid, (entry / "cmdline").read_bytes())
                 if not self.seen[pid]:
                     continue

@@ -9,7 +9,8 @@
    ids 00000000-0000-4000-8000-<n>) each with a 09:00-17:00 schedule every day are inserted as
    the owner.
 2. pgbench (`bench/pgbench_punch.sql`, as the app role under RLS): set_config + idempotency
-   record + punch + audit entry in one transaction, `--clients` clients, `--duration` s.
+   record + punch + audit entry in one transaction, `--clients` clients, `--duration` s. Then
+   the same with `bench/pgbench_service.sql`: the service's own statements for one punch.
 3. The bare baseline (`bench/baseline_app.py`): uvicorn, 2 workers, the same three inserts per
    POST with asyncpg; loaded by wrk (`bench/punch.lua`) at `--clients` connections.
 4. The service: `unifocus serve --workers 2` (scheduler off, rate limits OFF: the default
@@ -372,6 +373,13 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
                       args.duration)
     pgb["writes"] = punch_count(db) - before
     pgb["cpu_ms_per_write"] = meters.per_write(pgb["writes"])
+    print(f"pgbench, the service's own statements: {args.clients} clients, {args.duration} s ...", flush=True)
+    before = punch_count(db)
+    meters = Meters(db, {"pgbench": command(b"pgbench")})
+    pgs = run_pgbench(runtime, HERE / "pgbench_service.sql", tenant, user, args.employees, args.clients,
+                      args.duration)
+    pgs["writes"] = punch_count(db) - before
+    pgs["cpu_ms_per_write"] = meters.per_write(pgs["writes"])
 
     base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
 
@@ -465,8 +473,10 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "punch_vs_baseline_ratio": round(svc_w / base_w, 3) if base_w else None,
         "baseline_vs_pgbench_ratio": round(base_w / pgb_w, 3) if pgb_w else None,
         # CPU ms per write, by process group, during each fresh run (bench/cpu.py)
-        "cpu_ms_per_write": {"pgbench": pgb["cpu_ms_per_write"], "baseline": base["cpu_ms_per_write"],
-                             "service": fresh["cpu_ms_per_write"]},
+        "cpu_ms_per_write": {"pgbench": pgb["cpu_ms_per_write"], "pgbench_service_sql": pgs["cpu_ms_per_write"],
+                             "baseline": base["cpu_ms_per_write"], "service": fresh["cpu_ms_per_write"]},
+        # the service's statements run by pgbench (pgbench_service.sql): its SQL without Python
+        "pgbench_service_sql_writes_per_s": round(pgs["tps"], 1),
         "service_latency_ms": {"p50": fresh["p50_ms"], "p90": fresh["p90_ms"], "p99": fresh["p99_ms"],
                                "max": fresh["max_ms"]},
         "baseline_latency_ms": {"p50": base["p50_ms"], "p99": base["p99_ms"]},
@@ -480,7 +490,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "service_with_access_log_writes_per_s": round(logged["writes_per_s"], 1) if logged else None,
         "service_with_access_log_latency_ms": {"p50": logged["p50_ms"], "p99": logged["p99_ms"]} if logged else None,
         "errors": {"service_non_2xx": fresh["non_2xx"], "baseline_non_2xx": base["non_2xx"],
-                   "replay_non_2xx": replay["non_2xx"], "pgbench_failed": pgb["failed"],
+                   "replay_non_2xx": replay["non_2xx"], "pgbench_failed": pgb["failed"] + pgs["failed"],
                    "service_socket_errors": fresh["errors_connect"] + fresh["errors_read"] + fresh["errors_timeout"]},
         "round_trips_per_punch": len(statements),
         "round_trip_statements": statements,
@@ -534,7 +544,9 @@ def report(r: dict[str, Any]) -> None:
         ("ratio service / pgbench", r["punch_vs_pgbench_ratio"]),
         ("ratio service / baseline", r["punch_vs_baseline_ratio"]),
         ("ratio baseline / pgbench", r["baseline_vs_pgbench_ratio"]),
+        ("punch writes/s: pgbench, the service's statements", r["pgbench_service_sql_writes_per_s"]),
         ("CPU ms per write: pgbench (PostgreSQL / pgbench)", cpu(r, "pgbench", "pgbench")),
+        ("CPU ms per write: service's SQL in pgbench (PG / pgbench)", cpu(r, "pgbench_service_sql", "pgbench")),
         ("CPU ms per write: baseline (PostgreSQL / workers)", cpu(r, "baseline", "http_workers")),
         ("CPU ms per write: service (PostgreSQL / workers)", cpu(r, "service", "http_workers")),
         ("service latency p50 / p99 (ms)",

@@ -1,0 +1,124 @@
+"""A/B the service against itself: configurations alternated on one database, same load.
+
+    .venv/bin/python bench/ab.py '{"UNIFOCUS_DB_POOL_MAX": "10"}' '{"UNIFOCUS_DB_POOL_MAX": "4"}' \
+        [--rounds 2] [--duration 12] [--clients 16]
+
+Each argument is a JSON object of environment variables for `unifocus serve --workers 2`
+(`{}`: the defaults; `{"PYTHONPATH": "/path/to/other/checkout/src"}` runs another checkout's
+code). Rounds alternate the variants (A B A B ...), so a drift of this shared machine's speed
+falls on both; each run is a fresh server, a 2 s warm-up, then `--duration` s of wrk with
+`punch.lua` on days no earlier run used. Per run: writes/s (counted in the database), p50 /
+p99, and the CPU per write of the bench database's PostgreSQL backends and of the server's
+processes (`cpu.py`). `make bench` is the reference measurement; this answers "is B better
+than A" when the difference is smaller than the machine's drift between two `make bench` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from cpu import CpuMeter, pids_of, postgres_backends
+from run import (
+    SECRET,
+    VENV_BIN,
+    Server,
+    Settings,
+    analyze,
+    free_port,
+    midnight_days_ago,
+    mint_token,
+    punch_count,
+    run_wrk,
+    seed,
+    upgrade,
+    with_database,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_variant(env_vars: dict[str, str], db: str, database: str, token: str, work: Path, prefix: str,
+                day0: int, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(work / "data"),
+           "UNIFOCUS_SCHEDULER_ENABLED": "false", "UNIFOCUS_RATE_LIMIT_ENABLED": "false",
+           "UNIFOCUS_LOG_LEVEL": "WARNING", "UNIFOCUS_AUDIT_CHAINS": "8", **env_vars}
+    env.pop("REDIS_URL", None)
+    server = Server(prefix, [str(VENV_BIN / "unifocus"), "serve", "--workers", "2", "--port", str(port)],
+                    env, ROOT, work, port)
+    try:
+        server.wait_ready("/ready")
+        load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
+        run_wrk(server.base, {**load, "BENCH_PREFIX": f"{prefix}w", "BENCH_DAY0": str(day0 - 1500 * 86400)},
+                2, args.clients, work / "warm.json")
+        analyze(db)
+        before = punch_count(db)
+        postgres, workers = CpuMeter(postgres_backends(database)), CpuMeter(pids_of({server.proc.pid,
+                                                                                    *server.workers()}))
+        postgres.start()
+        workers.start()
+        result = run_wrk(server.base, {**load, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.duration,
+                         args.clients, work / "run.json")
+        writes = punch_count(db) - before
+        pg_s, workers_s = postgres.stop(), workers.stop()
+        return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
+                "p99_ms": result["p99_ms"],
+                "cpu_ms_per_write": {"postgres": round(pg_s * 1000 / writes, 3) if pg_s and writes else None,
+                                     "http_workers": round(workers_s * 1000 / writes, 3) if workers_s and writes
+                                     else None}}
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("variants", nargs="+", help="JSON objects of environment variables, one per variant")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--duration", type=int, default=12)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--employees", type=int, default=1000)
+    args = ap.parse_args()
+    variants = [json.loads(v) for v in args.variants]
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        sys.exit("bench/ab.py needs DATABASE_URL (a PostgreSQL server on this machine)")
+    database = f"unifocus_ab_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    db = with_database(server_url, database)
+    work = Path(tempfile.mkdtemp(prefix="unifocus-ab-"))
+    results: list[list[dict[str, Any]]] = [[] for _ in variants]
+    try:
+        settings = Settings(database_url=db, jwt_secret=SECRET, data_dir=work / "data")
+        upgrade(db, settings)
+        tenant, user = seed(db, args.employees)
+        token = mint_token(settings, tenant, str(user), ttl_minutes=120)
+        days_back = 2
+        for r in range(args.rounds):
+            for i, env_vars in enumerate(variants):
+                days_back += 5 + args.duration  # fresh days for every run (~2 a second of load per 1000/s)
+                out = run_variant(env_vars, db, database, token, work, f"ab{r}v{i}", midnight_days_ago(days_back),
+                                  args)
+                results[i].append(out)
+                print(f"round {r + 1} variant {i} {json.dumps(env_vars)}: {json.dumps(out)}", flush=True)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print()
+    for env_vars, runs in zip(variants, results, strict=True):
+        rates = ", ".join(str(x["writes_per_s"]) for x in runs)
+        pg = ", ".join(str(x["cpu_ms_per_write"]["postgres"]) for x in runs)
+        print(f"{json.dumps(env_vars)}: writes/s {rates}; PostgreSQL CPU ms per write {pg}")
+
+
+if __name__ == "__main__":
+    main()
