@@ -8,12 +8,15 @@ import uuid
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 
-from tests.conftest import Api, TenantFixture, tenant_counts
+from tests.conftest import Api, TenantFixture, make_settings, make_tenant, tenant_counts
+from tests.faults.support import running_app
 from tests.punches.test_punches import MONDAY, punch, schedule
 from unifocus.audit.verify import verify_url
 from unifocus.punches.schemas import Punch, PunchCreate, PunchSource
 from unifocus.punches.service import punch_json
+from unifocus.settings import Settings
 
 
 def counts(owner_sql: psycopg.Connection, tenant: uuid.UUID) -> tuple[int, ...]:
@@ -123,3 +126,26 @@ def test_the_hot_path_serialises_a_punch_as_the_model_does() -> None:
         fast = punch_json(pid, body, PunchSource.device, ts, received, shift_id, shift_date)
         assert fast == model.model_dump(mode="json", by_alias=True)
         assert list(fast) == list(model.model_dump(mode="json", by_alias=True))
+
+
+async def test_with_replay_disabled_a_duplicate_runs_again_step_by_step(
+    owner_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory, owner_sql: psycopg.Connection
+) -> None:
+    """A deliberately broken deployment (`UNIFOCUS_IDEMPOTENCY_REPLAY_ENABLED=false`, what the
+    gate check must catch) runs a duplicate again. The first statement reads nothing for a key
+    it did not claim, so the punch reads step by step: a second punch, not a 404."""
+    t = make_tenant(owner_url, settings)
+    broken = make_settings(owner_url, tmp_path_factory.mktemp("no-replay"), idempotency_replay_enabled=False)
+    body = {"employeeId": str(t.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"}
+    async with running_app(broken) as (_app, client):
+        api = Api(client)
+        first = await api.req("POST", "/api/punches", t.employee, key="same-key", json=body)
+        again = await api.req("POST", "/api/punches", t.employee, key="same-key", json=body)
+        # a device repeat is still answered from the stored punch on this path
+        device = {**body, "device": "d1", "clientPunchId": "c1"}
+        d1 = await api.req("POST", "/api/punches", t.employee, key="device-key", json=device)
+        d2 = await api.req("POST", "/api/punches", t.employee, key="device-key", json=device)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert first.json()["id"] != again.json()["id"] and "idempotent-replayed" not in again.headers
+    assert (d1.status_code, d2.status_code) == (201, 200) and d2.json()["id"] == d1.json()["id"]
+    assert counts(owner_sql, t.id)[0] == 3

@@ -125,6 +125,9 @@ class WriteTx:
 
 Handler = Callable[[WriteTx], Awaitable[Result]]
 
+# `WriteTx.prefetched` when the first statement made no reads for this request.
+NOT_READ: Any = object()
+
 
 def _response(status: int, body: bytes, headers: dict[str, str], replayed: bool = False) -> Response:
     out = dict(headers)
@@ -190,7 +193,10 @@ class WriteRequest:
                         return early
                 elif entered.claimed:
                     hooks.idempotency_lookup("miss")
-                wtx = WriteTx(conn, caller, self.settings, entered.context)
+                # A duplicate run again (replay disabled) has no prefetch: the first statement
+                # reads only for the key's owner. Handlers then read step by step.
+                prefetched = NOT_READ if entered.claimed is False else entered.context
+                wtx = WriteTx(conn, caller, self.settings, prefetched)
                 try:
                     result = await handler(wtx)
                 except AppError as exc:

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from unifocus.auth.roles import Role
 from unifocus.db.readpath import ReadTx, reader
-from unifocus.db.writepath import Result, WriteRequest, WriteTx, writer
+from unifocus.db.writepath import NOT_READ, Result, WriteRequest, WriteTx, writer
 from unifocus.errors import Forbidden
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
@@ -41,6 +41,8 @@ async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.
     async def run(tx: WriteTx) -> Result:
         source = _source(body, tx)
         service.check_may_punch_for(tx.caller, body.employee_id)
+        if tx.prefetched is NOT_READ:
+            return await service.record_step_by_step(tx, body, source)
         return await service.record_prefetched(tx, body, source)
 
     return await w.run(run, service.prefetch(body))

@@ -151,6 +151,17 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     return Result(201, {**punch, "exceptions": [engine.exception_json(r) for r in rows]}, f"/api/punches/{punch_id}")
 
 
+async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSource) -> Result:
+    """A single punch without the prefetched reads (see `NOT_READ`): a device's repeat, then
+    `record`, each reading for itself."""
+    if body.client_punch_id:
+        existing = await find_by_client_id(tx, body.device, body.client_punch_id)
+        if existing is not None:
+            return Result(200, existing, f"/api/punches/{existing.id}")
+    punch = await record(tx, body, source)
+    return Result(201, punch, f"/api/punches/{punch.id}")
+
+
 def punch_json(
     punch_id: UUID, body: PunchCreate, source: PunchSource, ts: datetime, received_at: datetime,
     shift_id: UUID | None, shift_date: date | None,
