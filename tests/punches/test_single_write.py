@@ -4,6 +4,7 @@ the rows, the audit chain, the answer, a device's repeat, and refusals that chan
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -149,3 +150,24 @@ async def test_with_replay_disabled_a_duplicate_runs_again_step_by_step(
     assert first.json()["id"] != again.json()["id"] and "idempotent-replayed" not in again.headers
     assert (d1.status_code, d2.status_code) == (201, 200) and d2.json()["id"] == d1.json()["id"]
     assert counts(owner_sql, t.id)[0] == 3
+
+
+async def test_concurrent_punches_of_one_employee_see_each_other(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """The clock_in and clock_out of a day sent at once: whichever writes second reads the
+    first under the employee lock, so the day ends paired (no missed_punch left pending). Reads
+    taken before the lock would let both miss each other and leave the clock_out a stray."""
+    await schedule(api, tenant_a, days=(1, 2, 3, 4, 5))
+    days = ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06"]
+    answers = await asyncio.gather(*(
+        punch(api, tenant_a, kind, f"{day}T{hour}-05:00", token=tenant_a.manager)
+        for day in days for kind, hour in (("clock_out", "17:00:00"), ("clock_in", "09:00:00"))))
+    assert [r.status_code for r in answers] == [201] * 10
+    pending = owner_sql.execute(
+        "SELECT type, count(*) FROM exceptions WHERE tenant_id = %s AND status = 'pending' GROUP BY type",
+        (tenant_a.id,)).fetchall()
+    assert pending == []
+    paired = owner_sql.execute(
+        "SELECT count(*) FROM punches WHERE tenant_id = %s AND shift_id IS NOT NULL", (tenant_a.id,)).fetchone()
+    assert paired is not None and paired[0] == 10
