@@ -40,16 +40,14 @@ from unifocus.observability import hooks
 from unifocus.settings import Settings
 
 JSON = "application/json"
-
+AUDIT_PARAMS = 11  # INSERT_ENTRIES's parameters
+_PARAM = re.compile(r"\$(\d+)")
 
 
 def renumber(sql: str, offset: int) -> str:
     """`sql` with its parameters $1..$n renamed $(1+offset)..$(n+offset), to be composed into
     a larger statement. Only for this module's constant SQL (no dollar-quoted strings)."""
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
-
-
-_PARAM = re.compile(r"\$(\d+)")
 
 
 def compose_finish(deferred: tuple[tuple[str, int], ...], audited: bool, keyed: bool) -> str:
@@ -79,9 +77,6 @@ def _compose_cached(deferred: tuple[tuple[str, int], ...], audited: bool, keyed:
     parts += [f"s{i} AS ({sql})" for i, sql in enumerate(steps[:-1])]
     head = ("WITH " + ", ".join(parts) + " ") if parts else ""
     return head + steps[-1]
-
-
-AUDIT_PARAMS = 11
 
 
 @dataclass
