@@ -26,55 +26,40 @@ from typing import Any
 
 import psycopg
 
-from cpu import CpuMeter, pids_of, postgres_backends
+from cpu import pids_of
 from run import (
     SECRET,
-    VENV_BIN,
+    Meters,
     Server,
     Settings,
     analyze,
-    free_port,
     midnight_days_ago,
     mint_token,
     punch_count,
     run_wrk,
     seed,
+    start_service,
     upgrade,
     with_database,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def run_variant(env_vars: dict[str, str], db: str, database: str, token: str, work: Path, prefix: str,
+def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefix: str,
                 day0: int, args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(work / "data"),
-           "UNIFOCUS_SCHEDULER_ENABLED": "false", "UNIFOCUS_RATE_LIMIT_ENABLED": "false",
-           "UNIFOCUS_LOG_LEVEL": "WARNING", "UNIFOCUS_AUDIT_CHAINS": "8", **env_vars}
-    env.pop("REDIS_URL", None)
-    server = Server(prefix, [str(VENV_BIN / "unifocus"), "serve", "--workers", "2", "--port", str(port)],
-                    env, ROOT, work, port)
+    started: list[Server] = []
+    server, _ = start_service(work, db, "WARNING", started, extra_env=env_vars)
     try:
-        server.wait_ready("/ready")
         load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
         run_wrk(server.base, {**load, "BENCH_PREFIX": f"{prefix}w", "BENCH_DAY0": str(day0 - 1500 * 86400)},
                 2, args.clients, work / "warm.json")
         analyze(db)
         before = punch_count(db)
-        postgres, workers = CpuMeter(postgres_backends(database)), CpuMeter(pids_of({server.proc.pid,
-                                                                                    *server.workers()}))
-        postgres.start()
-        workers.start()
+        meters = Meters(db, {"http_workers": pids_of({server.proc.pid, *server.workers()})})
         result = run_wrk(server.base, {**load, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.duration,
                          args.clients, work / "run.json")
         writes = punch_count(db) - before
-        pg_s, workers_s = postgres.stop(), workers.stop()
         return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
-                "p99_ms": result["p99_ms"],
-                "cpu_ms_per_write": {"postgres": round(pg_s * 1000 / writes, 3) if pg_s and writes else None,
-                                     "http_workers": round(workers_s * 1000 / writes, 3) if workers_s and writes
-                                     else None}}
+                "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes)}
     finally:
         server.stop()
 
@@ -106,7 +91,7 @@ def main() -> None:
         for r in range(args.rounds):
             for i, env_vars in enumerate(variants):
                 days_back += 5 + args.duration  # fresh days for every run (~2 a second of load per 1000/s)
-                out = run_variant(env_vars, db, database, token, work, f"ab{r}v{i}", midnight_days_ago(days_back),
+                out = run_variant(env_vars, db, token, work, f"ab{r}v{i}", midnight_days_ago(days_back),
                                   args)
                 results[i].append(out)
                 print(f"round {r + 1} variant {i} {json.dumps(env_vars)}: {json.dumps(out)}", flush=True)

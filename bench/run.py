@@ -230,8 +230,12 @@ def pct(values: list[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, int(len(values) * p / 100))], 2)
 
 
-def run_pgbench(url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
+def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
                 duration: int) -> dict[str, Any]:
+    """pgbench with `script` on `url`: its figures, the punches it wrote (counted on `db`) and
+    the CPU per write of the database's backends and of pgbench."""
+    before = punch_count(db)
+    meters = Meters(db, {"pgbench": command(b"pgbench")})
     proc = subprocess.run(
         ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(duration), "-f", str(script),
          "-D", f"tenant={tenant}", "-D", f"user={user}", "-D", f"nemp={employees}", "-D", f"chains={CHAINS}", url],
@@ -241,8 +245,10 @@ def run_pgbench(url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, empl
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
     lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
     failed = re.search(r"number of failed transactions: (\d+)", proc.stdout)
+    writes = punch_count(db) - before
     return {"tps": float(tps.group(1)) if tps else 0.0, "latency_avg_ms": float(lat.group(1)) if lat else None,
-            "failed": int(failed.group(1)) if failed else 0}
+            "failed": int(failed.group(1)) if failed else 0, "writes": writes,
+            "cpu_ms_per_write": meters.per_write(writes)}
 
 
 class Meters:
@@ -367,19 +373,11 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     statements = asyncio.run(count_round_trips(settings, token))
 
     print(f"pgbench: {args.clients} clients, {args.duration} s ...", flush=True)
-    before = punch_count(db)
-    meters = Meters(db, {"pgbench": command(b"pgbench")})
-    pgb = run_pgbench(runtime, HERE / "pgbench_punch.sql", tenant, user, args.employees, args.clients,
+    pgb = run_pgbench(db, runtime, HERE / "pgbench_punch.sql", tenant, user, args.employees, args.clients,
                       args.duration)
-    pgb["writes"] = punch_count(db) - before
-    pgb["cpu_ms_per_write"] = meters.per_write(pgb["writes"])
     print(f"pgbench, the service's own statements: {args.clients} clients, {args.duration} s ...", flush=True)
-    before = punch_count(db)
-    meters = Meters(db, {"pgbench": command(b"pgbench")})
-    pgs = run_pgbench(runtime, HERE / "pgbench_service.sql", tenant, user, args.employees, args.clients,
+    pgs = run_pgbench(db, runtime, HERE / "pgbench_service.sql", tenant, user, args.employees, args.clients,
                       args.duration)
-    pgs["writes"] = punch_count(db) - before
-    pgs["cpu_ms_per_write"] = meters.per_write(pgs["writes"])
 
     base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
 
@@ -498,12 +496,15 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     }
 
 
-def start_service(work: Path, db: str, log_level: str, started: list[Server]) -> tuple[Server, dict[str, Any]]:
+def start_service(work: Path, db: str, log_level: str, started: list[Server],
+                  extra_env: dict[str, str] | None = None) -> tuple[Server, dict[str, Any]]:
+    """`unifocus serve --workers 2` on `db` as the bench runs it (`extra_env`: bench/ab.py's
+    variants), ready when this returns."""
     port = free_port()
     data = work / f"serve-{log_level.lower()}"
     env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(data),
            "UNIFOCUS_SCHEDULER_ENABLED": "false", "UNIFOCUS_RATE_LIMIT_ENABLED": "false",
-           "UNIFOCUS_LOG_LEVEL": log_level, "UNIFOCUS_AUDIT_CHAINS": str(CHAINS)}
+           "UNIFOCUS_LOG_LEVEL": log_level, "UNIFOCUS_AUDIT_CHAINS": str(CHAINS), **(extra_env or {})}
     for var in ("UNIFOCUS_APP_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL"):
         env.pop(var, None)
     service = Server(f"service-{log_level.lower()}", [str(VENV_BIN / "unifocus"), "serve", "--workers", "2",

@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = build_scheduler(app.state.db, settings) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
-        freeze_startup_heap(app)
+        freeze_startup_heap()
         try:
             async with worker_metrics(app.state.db):
                 yield
@@ -127,12 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def freeze_startup_heap(app: FastAPI) -> None:
-    """Take what start-up made (modules, routes, pydantic validators, the OpenAPI document:
-    ~130,000 objects, most of a worker's heap) out of the cyclic GC's reach. They live as long
-    as the worker, yet each full collection re-scanned them: a 40-50 ms pause of every request
-    in flight on this machine, straight into the latency tail. Measured in bench/README.md."""
-    app.openapi()  # built now, so it is frozen too, not on the first /docs request
+def freeze_startup_heap() -> None:
+    """Take what start-up made (modules, routes, pydantic validators: ~130,000 objects, most
+    of a worker's heap) out of the cyclic GC's reach. They live as long as the worker, yet
+    each full collection re-scanned them: a 40-50 ms pause of every request in flight on this
+    machine, straight into the latency tail. Measured in bench/README.md."""
     gc.collect()
     gc.freeze()
 

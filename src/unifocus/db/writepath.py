@@ -50,17 +50,13 @@ def renumber(sql: str, offset: int) -> str:
     return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
 
 
+@functools.lru_cache(maxsize=64)  # a handful of shapes: the SQL text is built once each
 def compose_finish(deferred: tuple[tuple[str, int], ...], audited: bool, keyed: bool) -> str:
     """The last statement of a write: the deferred writes (each `(sql, parameter count)`),
     then the audit entries (INSERT_ENTRIES), then the stored response (store.STORE), as one
     statement of data-modifying CTEs: one round trip, and the chain lock (taken by the audit
     insert) held only from here to COMMIT. Parameters: the deferred writes' in order, then
     the audit's 11, then the store's 8."""
-    return _compose_cached(deferred, audited, keyed)
-
-
-@functools.lru_cache(maxsize=64)
-def _compose_cached(deferred: tuple[tuple[str, int], ...], audited: bool, keyed: bool) -> str:
     parts: list[str] = []
     offset = 0
     for i, (sql, count) in enumerate(deferred):

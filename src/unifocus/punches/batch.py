@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import AppError
 from unifocus.punches import service
-from unifocus.punches.schemas import BatchItem, BatchResult, BatchStatus, PunchCreate, PunchSource
+from unifocus.punches.schemas import BatchItem, BatchResult, BatchStatus, PunchCreate, PunchCreated, PunchSource
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -47,7 +47,7 @@ async def _one(tx: WriteTx, raw: Any) -> BatchResult:
     savepoint = tx.conn.transaction()
     await savepoint.start()
     try:
-        punch = await service.record(tx, body, source)
+        punch = PunchCreated.model_validate(await service.record(tx, body, source))
     except asyncpg.UniqueViolationError:
         # The same device + clientPunchId committed by a concurrent batch meanwhile.
         await savepoint.rollback()

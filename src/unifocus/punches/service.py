@@ -16,10 +16,9 @@ from unifocus.db.writepath import Result, WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
 from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
-from unifocus.punches.schemas import Punch, PunchCreate, PunchCreated, PunchSource, utc_iso
+from unifocus.punches.schemas import Punch, PunchCreate, PunchSource, utc_iso
 from unifocus.timeexceptions import engine
 from unifocus.timeexceptions.pairing import PunchFact
-from unifocus.timeexceptions.schemas import TimeException
 
 PUNCH_COLS = (
     "tenant_id, id, employee_id, type, ts, received_at, device, client_punch_id, source, "
@@ -39,10 +38,6 @@ def to_punch(row: Any) -> Punch:
 
 def _json(p: Punch) -> dict[str, Any]:
     return dict(p.model_dump(mode="json", by_alias=True))
-
-
-def to_exception(row: Any) -> TimeException:
-    return TimeException.model_validate(engine.exception_json(row))
 
 
 def check_may_punch_for(caller: Caller, employee_id: UUID) -> None:
@@ -68,27 +63,15 @@ def _checked_instant(body: PunchCreate) -> datetime:
     return ts
 
 
-async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> PunchCreated:
-    """Insert one punch, attribute it to an occurrence, and raise what it causes."""
+async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> dict[str, Any]:
+    """Insert one punch, attribute it to an occurrence, and raise what it causes, reading and
+    writing statement by statement (batch items, each in its own savepoint; a duplicate run
+    again). Answers the created punch as the API shows it (`PunchCreated`, by alias)."""
     ts = _checked_instant(body)
     punch_id = uuid4()
     ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                     ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
-    occ = ev.occurrence_of(punch_id)
-    row = await tx.conn.fetchrow(
-        f"INSERT INTO punches (tenant_id, id, employee_id, type, ts, device, client_punch_id, source, "  # noqa: S608
-        f"shift_id, shift_date, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        f"RETURNING {PUNCH_COLS}",
-        tx.caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, body.device, body.client_punch_id,
-        source.value, occ.shift_id if occ else None, occ.shift_date if occ else None, tx.caller.user_id,
-    )
-    punch = to_punch(row)
-    tx.audit(AuditEntry("Punch", "created", punch.id, None, _json(punch), employee_id=punch.employee_id,
-                        punch_id=punch.id))
-    created = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
-    hooks.punches_created(source.value)
-    # `punch` is validated already: construct, don't validate the same values twice.
-    return PunchCreated.model_construct(**dict(punch), exceptions=[to_exception(r) for r in created])
+    return await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=False)
 
 
 ENTER_PUNCH = ("SELECT * FROM unifocus_enter_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
@@ -131,24 +114,44 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     ts = _checked_instant(body)
     if "timezone" not in data:
         raise NotFound("employeeId names no employee of this tenant.")
-    caller = tx.caller
     punch_id = uuid4()
-    ev = engine.evaluate_context(data, caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
+    ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
+    created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)
+    return Result(201, created, f"/api/punches/{punch_id}")
+
+
+async def _write_evaluated(
+    tx: WriteTx, ev: engine.Evaluation, body: PunchCreate, source: PunchSource, punch_id: UUID, ts: datetime,
+    *, deferred: bool,
+) -> dict[str, Any]:
+    """The punch `ev` was evaluated with, the withdrawals and the exceptions it causes, and
+    their audit entries. Ids and timestamps are chosen here (`received_at` and `createdAt` are
+    the transaction's now(), as the column defaults would stamp them), so the inserts need no
+    RETURNING: `deferred` hands them to the write's last statement (`WriteTx.defer`), else they
+    run now. Answers the created punch with its exceptions, as the API shows it."""
+    caller = tx.caller
+
+    async def insert(sql: str, *args: Any) -> None:
+        if deferred:
+            tx.defer(sql, *args)
+        else:
+            await tx.conn.execute(sql, *args)
+
     occ = ev.occurrence_of(punch_id)
     received_at = ev.now.astimezone(UTC)
     shift_id, shift_date = (occ.shift_id, occ.shift_date) if occ else (None, None)
-    tx.defer(INSERT_PUNCH, caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, received_at,
-             body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
+    await insert(INSERT_PUNCH, caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, received_at,
+                 body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
     punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)
     tx.audit(AuditEntry("Punch", "created", punch_id, None, punch, employee_id=body.employee_id, punch_id=punch_id))
     await engine.withdraw_stale(tx.conn, ev, tx.entries)
     rows = engine.planned_rows(ev, engine.missing(ev, include_time_based=False))
     if rows:
-        tx.defer(engine.INSERT_ROWS, *engine.insert_rows_args(ev.ctx, rows))
+        await insert(engine.INSERT_ROWS, *engine.insert_rows_args(ev.ctx, rows))
         engine.audit_created(ev, rows, tx.entries)
     hooks.punches_created(source.value)
-    return Result(201, {**punch, "exceptions": [engine.exception_json(r) for r in rows]}, f"/api/punches/{punch_id}")
+    return {**punch, "exceptions": [engine.exception_json(r) for r in rows]}
 
 
 async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSource) -> Result:
@@ -159,7 +162,7 @@ async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSourc
         if existing is not None:
             return Result(200, existing, f"/api/punches/{existing.id}")
     punch = await record(tx, body, source)
-    return Result(201, punch, f"/api/punches/{punch.id}")
+    return Result(201, punch, f"/api/punches/{punch['id']}")
 
 
 def punch_json(

@@ -219,11 +219,12 @@ def missing(ev: Evaluation, *, include_time_based: bool) -> list[Finding]:
 async def reconcile(
     conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool
 ) -> list[Any]:
-    """Insert the findings not yet stored, withdraw pending exceptions whose cause is gone.
-    Approved and rejected ones are never touched. Returns the rows created."""
+    """Withdraw pending exceptions whose cause is gone, insert the findings not yet stored
+    (`planned_rows`). Approved and rejected ones are never touched. Returns the rows created."""
     await withdraw_stale(conn, ev, audit)
-    new = missing(ev, include_time_based=include_time_based)
-    created = await _insert(conn, ev.ctx, new) if new else []
+    created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
+    if created:
+        await conn.execute(INSERT_ROWS, *insert_rows_args(ev.ctx, created))
     audit_created(ev, created, audit)
     return created
 
@@ -243,7 +244,7 @@ def audit_created(ev: Evaluation, created: list[Any], audit: list[AuditEntry]) -
 def planned_rows(ev: Evaluation, findings: list[Finding]) -> list[dict[str, Any]]:
     """The rows an insert of these findings stores, known before it runs: the id is chosen
     here and `created_at` is the transaction's now(), as the column default would stamp it.
-    Lets a write fold the insert into its last statement (`INSERT_ROWS`)."""
+    `INSERT_ROWS` needs no RETURNING, so a write may also fold it into its last statement."""
     rows = [{
         "tenant_id": ev.ctx.tenant_id, "id": uuid4(), "employee_id": ev.ctx.employee_id, "type": f.type,
         "status": "pending", "shift_id": f.shift_id, "shift_date": f.shift_date, "punch_id": f.punch_id,
@@ -267,26 +268,6 @@ def insert_rows_args(ctx: EmployeeContext, rows: list[dict[str, Any]]) -> tuple[
             [r["shift_id"] for r in rows], [r["shift_date"] for r in rows], [r["punch_id"] for r in rows],
             [r["dedupe_key"] for r in rows], [orjson.dumps(r["details"]).decode() for r in rows],
             [r["created_at"] for r in rows])
-
-
-INSERT_FINDINGS = (
-    "INSERT INTO exceptions (tenant_id, id, employee_id, type, shift_id, shift_date, punch_id, dedupe_key, details) "  # noqa: S608
-    "SELECT $1, gen_random_uuid(), $2, x.type, x.shift_id, x.shift_date, x.punch_id, x.dedupe_key, "
-    "x.details FROM unnest($3::text[], $4::uuid[], $5::date[], $6::uuid[], $7::text[], $8::jsonb[]) "
-    "AS x(type, shift_id, shift_date, punch_id, dedupe_key, details) "
-    f"RETURNING {EXCEPTION_COLS}"
-)
-
-
-async def _insert(conn: asyncpg.Connection, ctx: EmployeeContext, findings: list[Finding]) -> list[Any]:
-    """All new findings in one statement (the employee lock rules out a concurrent insert)."""
-    rows = await conn.fetch(
-        INSERT_FINDINGS, ctx.tenant_id, ctx.employee_id,
-        [f.type for f in findings], [f.shift_id for f in findings], [f.shift_date for f in findings],
-        [f.punch_id for f in findings], [f.dedupe_key for f in findings],
-        [orjson.dumps(f.details).decode() for f in findings],
-    )
-    return sorted(rows, key=lambda r: (r["type"], r["dedupe_key"]))
 
 
 async def _withdraw(conn: asyncpg.Connection, row: Any, audit: list[AuditEntry]) -> None:
