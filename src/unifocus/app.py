@@ -23,6 +23,7 @@ from unifocus.observability.logging import configure_logging
 from unifocus.observability.middleware import ObservabilityMiddleware
 from unifocus.observability.process import worker_metrics
 from unifocus.openapi import add_bearer_security
+from unifocus.punches import fast_route
 from unifocus.ratelimit.buckets import RateLimiter
 from unifocus.ratelimit.middleware import RateLimitMiddleware
 from unifocus.settings import Settings, get_settings
@@ -117,7 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in _routers():
         app.include_router(router)
     _document_security(app)
-    # Added innermost first: requests pass Observability -> RequestLimits -> RateLimit -> app.
+    # Added innermost first: requests pass Observability -> RequestLimits -> RateLimit ->
+    # PunchFastPath -> app.
+    if settings.fast_punch_route:
+        fast_route.install(app)
     if settings.rate_limit_enabled:
         limiter = RateLimiter(settings, app.state.redis)
         app.add_middleware(RateLimitMiddleware, limiter=limiter, verifier=app.state.verifier)

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # --- requests -------------------------------------------------------------------------
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    # POST /api/punches answered without FastAPI's per-request plumbing when well-formed
+    # (punches/fast_route.py); the same answers either way, off only to rule it out.
+    fast_punch_route: bool = True
 
     # --- observability --------------------------------------------------------------------
     metrics_token: str | None = None

@@ -37,6 +37,12 @@ async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.
     exceptions the punch raised. Employees punch only for themselves (403). A repeated
     `device` + `clientPunchId` answers 200 with the stored punch. More than 5 minutes in the
     future: 422."""
+    return await create(body, w)
+
+
+async def create(body: PunchCreate, w: WriteRequest) -> Response:
+    """The route's work, shared with `fast_route` (which answers well-formed punches without
+    FastAPI's per-request plumbing)."""
 
     async def run(tx: WriteTx) -> Result:
         source = _source(body, tx)
