@@ -91,7 +91,10 @@ class Database:
         if self.pool is None:
             raise ServiceUnavailable("The database is not connected.")
         try:
-            conn = await self.pool.acquire(timeout=self.settings.db_timeout_seconds)
+            # asyncio.timeout, not the timeout argument (asyncio.wait_for): no extra task per
+            # request; a cancelled acquire hands its connection back all the same.
+            async with asyncio.timeout(self.settings.db_timeout_seconds):
+                conn = await self.pool.acquire()
         except UNAVAILABLE as exc:
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
         try:
@@ -107,7 +110,8 @@ class Database:
     async def _release(self, conn: asyncpg.Connection) -> None:
         assert self.pool is not None
         try:
-            await asyncio.wait_for(self.pool.release(conn), timeout=self.settings.db_timeout_seconds)
+            async with asyncio.timeout(self.settings.db_timeout_seconds):
+                await self.pool.release(conn)  # shielded inside asyncpg: a timeout cannot lose it
         except UNAVAILABLE:
             discard(conn)  # a cancelled release may already have handed it back
 
