@@ -151,3 +151,23 @@ async def test_employee_reads_only_own(api: Api, tenant_a: TenantFixture) -> Non
     mine = await api.req("GET", "/api/punches", tenant_a.employee)
     assert all(p["employeeId"] == str(tenant_a.employee_id) for p in mine.json()["items"])
     assert (await api.req("GET", "/api/exceptions", tenant_a.employee)).status_code == 200
+
+
+async def test_punch_owned_exceptions_are_read_back_and_withdrawn(api: Api, tenant_a: TenantFixture) -> None:
+    """Exceptions owned by a punch (no shift) reach the engine through the window's punches
+    (migration 0007): later punches in the window neither raise them again (the unique index
+    would refuse the write) nor withdraw them."""
+    first = (await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:00:00-05:00")).json()
+    [owned] = first["exceptions"]
+    assert owned["type"] == "unscheduled_punch" and owned["shiftId"] is None
+    out = await punch(api, tenant_a, "clock_out", f"{MONDAY}T13:00:00-05:00")
+    assert out.status_code == 201 and out.json()["exceptions"] == [], out.text
+    assert (await api.req("GET", f"/api/exceptions/{owned['id']}", tenant_a.manager)).json()["status"] == "pending"
+    second = await punch(api, tenant_a, "clock_in", f"{MONDAY}T15:00:00-05:00")
+    [other] = second.json()["exceptions"]
+    assert other["type"] == "unscheduled_punch" and other["punchId"] == second.json()["id"]
+    # the second session's punch sees both: its clock_out withdraws nothing and raises nothing
+    end = await punch(api, tenant_a, "clock_out", f"{MONDAY}T16:00:00-05:00")
+    assert end.status_code == 201 and end.json()["exceptions"] == [], end.text
+    for exc in (owned, other):
+        assert (await api.req("GET", f"/api/exceptions/{exc['id']}", tenant_a.manager)).json()["status"] == "pending"
