@@ -5,25 +5,16 @@ chains continued under 0006 verify, and both still verify after a downgrade."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-from tests.conftest import create_database, drop_database
 from tests.tenancy.seed import seed
 from unifocus.audit.verify import verify_url
 from unifocus.db.migrate import downgrade, upgrade
 from unifocus.settings import Settings
 
 pytestmark = pytest.mark.audit
-
-
-@pytest.fixture()
-def scratch_db(server_url: str) -> Iterator[str]:
-    url = create_database(server_url)
-    yield url
-    drop_database(server_url, url)
 
 
 def language(url: str) -> str:

@@ -4,12 +4,10 @@ data, and after each upgrade the catalog gate holds and the schema works for the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-from tests.conftest import create_database, drop_database
 from tests.tenancy import catalog
 from tests.tenancy.seed import SEEDED_TABLES, seed
 from unifocus.db.migrate import downgrade, head_revision, upgrade
@@ -17,13 +15,6 @@ from unifocus.db.urls import app_url
 from unifocus.settings import Settings
 
 pytestmark = pytest.mark.tenants
-
-
-@pytest.fixture()
-def scratch_db(server_url: str) -> Iterator[str]:
-    url = create_database(server_url)
-    yield url
-    drop_database(server_url, url)
 
 
 def settings_for(url: str) -> Settings:

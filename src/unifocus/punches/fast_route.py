@@ -25,10 +25,11 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from unifocus.auth.roles import Role
 from unifocus.db.writepath import writer
+from unifocus.limits.middleware import replay_body
 from unifocus.punches.routes import create, router
 from unifocus.punches.schemas import PunchCreate
 
@@ -68,19 +69,6 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 class PunchFastPath:
     """Pure ASGI, innermost of the app's middleware (inside the limits and the rate limit)."""
 
@@ -114,13 +102,13 @@ class PunchFastPath:
             return  # the client went away
         punch = parse(scope, body)
         if punch is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         route, handled = self._prepare()
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope[_BODY_KEY] = punch
-        await handled(scope, _replay(body, receive), send)
+        await handled(scope, replay_body(body, receive), send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

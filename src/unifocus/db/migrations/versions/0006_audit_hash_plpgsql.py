@@ -18,6 +18,8 @@ upgrade); `CREATE OR REPLACE` keeps the function's grants.
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import op
 
 revision = "0006"
@@ -25,18 +27,10 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# The canonical serialisation (0001_schema.py): one field per '|', '~' for NULL, timestamps at
-# the microsecond precision the column stores.
-CANONICAL = r"""
-    sha256(prev || convert_to(
-        coalesce(e.tenant_id::text, '~') || '|' || coalesce(e.id::text, '~') || '|' ||
-        e.chain::text || '|' || e.seq::text || '|' || coalesce(e.user_id::text, '~') || '|' ||
-        e.action || '|' || e.entity || '|' || e.entity_id::text || '|' || e.changes::text || '|' ||
-        coalesce(e.employee_id::text, '~') || '|' || coalesce(e.punch_id::text, '~') || '|' ||
-        coalesce(e.exception_id::text, '~') || '|' || coalesce(e.request_id, '~') || '|' ||
-        to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'UTF8'))
-"""
+# The canonical serialisation, taken from 0001's function body itself so both hash alike.
+_BASE = importlib.import_module("unifocus.db.migrations.versions.0001_schema")
+_SQL_BODY = _BASE.SCHEMA[_BASE.SCHEMA.index("CREATE FUNCTION unifocus_audit_hash"):]
+CANONICAL = _SQL_BODY[_SQL_BODY.index("SELECT sha256(") + len("SELECT "):_SQL_BODY.index("\n$$;")]
 
 
 def upgrade() -> None:
