@@ -17,8 +17,6 @@ compares the two answer for answer. `UNIFOCUS_FAST_PUNCH_ROUTE=false` turns the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -117,6 +115,6 @@ class PunchFastPath:
         await response(scope, receive, send)
 
 
-def install(app: FastAPI) -> Any:
+def install(app: FastAPI) -> None:
     """Add the layer (before the other middleware, so it runs innermost)."""
     app.add_middleware(PunchFastPath, owner=app)
