@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+
 from tests.conftest import Api, TenantFixture
 from unifocus.db.pool import Database
 from unifocus.timeexceptions.sweep import sweep_employee
@@ -171,3 +173,23 @@ async def test_punch_owned_exceptions_are_read_back_and_withdrawn(api: Api, tena
     assert end.status_code == 201 and end.json()["exceptions"] == [], end.text
     for exc in (owned, other):
         assert (await api.req("GET", f"/api/exceptions/{exc['id']}", tenant_a.manager)).json()["status"] == "pending"
+
+
+async def test_voiding_an_unscheduled_punch_withdraws_its_own_exception(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """A punch-owned exception's cause is the punch: voided, it is withdrawn (and audited);
+    another punch's exception stays. (The zone's re-evaluation reads live punches only, so
+    before the fix the voided punch's exception stayed pending.)"""
+    first = (await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:00:00-05:00")).json()
+    [owned] = first["exceptions"]
+    await punch(api, tenant_a, "clock_out", f"{MONDAY}T13:00:00-05:00")
+    [other] = (await punch(api, tenant_a, "clock_in", f"{MONDAY}T15:00:00-05:00")).json()["exceptions"]
+    r = await api.req("DELETE", f"/api/punches/{first['id']}?reason=wrong%20badge", tenant_a.manager)
+    assert r.status_code == 204
+    got = (await api.req("GET", f"/api/exceptions/{owned['id']}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn" and got["note"] == "cause removed"
+    assert (await api.req("GET", f"/api/exceptions/{other['id']}", tenant_a.manager)).json()["status"] == "pending"
+    audited = owner_sql.execute("SELECT action FROM audit_log WHERE tenant_id = %s AND entity_id = %s ORDER BY seq",
+                                (tenant_a.id, owned["id"])).fetchall()
+    assert [a for (a,) in audited] == ["created", "withdrawn"]

@@ -199,6 +199,7 @@ async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
     ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, current.employee_id, ts - engine.PUNCH_ZONE,
                                     ts + engine.PUNCH_ZONE)
     await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
+    await engine.withdraw_owned_by(tx.conn, tx.caller.tenant_id, punch_id, tx.entries)
     return after
 
 

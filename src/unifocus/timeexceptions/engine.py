@@ -270,6 +270,18 @@ def insert_rows_args(ctx: EmployeeContext, rows: list[dict[str, Any]]) -> tuple[
             [r["created_at"] for r in rows])
 
 
+async def withdraw_owned_by(conn: asyncpg.Connection, tenant_id: UUID, punch_id: UUID,
+                            audit: list[AuditEntry]) -> None:
+    """Withdraw the pending exceptions a voided punch owned on its own (no shift: an
+    unscheduled clock_in, a stray punch's missed_punch): their cause is gone, and the zone's
+    re-evaluation cannot see them, since it reads the exceptions of live punches only."""
+    rows = await conn.fetch(
+        f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 AND punch_id = $2 "  # noqa: S608
+        "AND shift_id IS NULL AND status = 'pending'", tenant_id, punch_id)
+    for row in rows:
+        await _withdraw(conn, row, audit)
+
+
 async def _withdraw(conn: asyncpg.Connection, row: Any, audit: list[AuditEntry]) -> None:
     after = await conn.fetchrow(
         f"UPDATE exceptions SET status = 'withdrawn', resolved_at = now(), note = 'cause removed' "  # noqa: S608
