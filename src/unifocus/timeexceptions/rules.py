@@ -26,6 +26,7 @@ never shows a figure inside the grace.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Finding:
     time_based: bool = False  # True: exists only because of `now` (sweep job)
 
 
+# Every finding of an occurrence carries its start and end, and each punch re-evaluates the
+# occurrences around it: the same instants are rendered again and again. Pure, so cached.
+@functools.lru_cache(maxsize=1 << 14)
 def iso(ts: datetime) -> str:
     """RFC 3339 in UTC with `Z`, the contract's format for returned instants."""
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
