@@ -89,6 +89,9 @@ def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
     return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
+# Each day of an employee's schedule is expanded again by every punch whose window covers it
+# (a window spans about nine days). Occurrences are immutable, so they are shared.
+@functools.lru_cache(maxsize=1 << 14)
 def occurrence_of(shift: WeeklyShift, day: date, tz: ZoneInfo) -> Occurrence:
     """The occurrence of `shift` starting on local date `day` (the weekday is not checked)."""
     end_day = day + timedelta(days=1) if shift.overnight else day
