@@ -29,9 +29,9 @@ _QUERY_SERIES: dict[str, Any] = {}
 def observe_query(record: Any) -> None:
     """asyncpg query logger: database time by statement kind (never the SQL text itself)."""
     query = record.query.lstrip()
-    operation = query[:6].upper()
-    if operation not in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-        operation = "OTHER" if not query.upper().startswith("WITH") else "WITH"
+    operation = query[:6].lower()  # label values in lower case, as the metric's help says
+    if operation not in ("select", "insert", "update", "delete"):
+        operation = "with" if operation.startswith("with") else "other"
     series = _QUERY_SERIES.get(operation)
     if series is None:  # labels() costs a lock and a lookup on every call: resolve once
         series = _QUERY_SERIES[operation] = metrics.DB_QUERY_DURATION.labels(operation=operation)
