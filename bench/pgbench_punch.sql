@@ -3,8 +3,9 @@
 -- record (claimed with its stored response in one INSERT; the service claims, then stores),
 -- the punch, the audit entry (the audit_log_chain trigger takes the (tenant, chain) advisory
 -- lock and computes seq/prev_hash/hash, as for the service). No reads: this is the floor.
--- Variables (pgbench -D): tenant, user, nemp, chains. Run with -M prepared (asyncpg prepares too).
-\set e random(0, :nemp - 1)
+-- Variables (pgbench -D): tenant, user, nemp, eoff (its employees: eoff .. eoff + nemp - 1, apart from
+-- the HTTP loads' 0 .. nemp - 1), chains. Run with -M prepared (asyncpg prepares too).
+\set e random(:eoff, :eoff + :nemp - 1)
 \set chain random(0, :chains - 1)
 \set day random(1, 3000)
 BEGIN;

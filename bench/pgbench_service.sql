@@ -3,8 +3,9 @@
 -- idempotency claim, employee lock, the exception engine's reads); the folded last statement
 -- (punch, audit entry, stored response, as `compose_finish` builds it); COMMIT. What the
 -- service's SQL costs PostgreSQL, beside pgbench_punch.sql's floor, in the same run.
--- Variables (pgbench -D): tenant, user, nemp, chains. The user's token subject is its id.
-\set e random(0, :nemp - 1)
+-- Variables (pgbench -D): tenant, user, nemp, eoff (its employees: eoff .. eoff + nemp - 1, apart from
+-- the HTTP loads' 0 .. nemp - 1), chains. The user's token subject is its id.
+\set e random(:eoff, :eoff + :nemp - 1)
 \set chain random(0, :chains - 1)
 \set day random(1, 3000)
 \set r random(1, 1000000000000)

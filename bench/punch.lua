@@ -13,8 +13,9 @@
 -- Request g (thread t, counter c, T threads: g = c * T + t) punches employee g % E, on day
 -- (g // E) // 2 before BENCH_DAY0: clock_in at 09:00 when (g // E) is even, clock_out at
 -- 17:00 when odd, so every (employee, timestamp) is unique, each employee alternates in/out
--- on a scheduled 09:00-17:00 shift (no exceptions raised) and a punch's 72 h evaluation
--- window holds only a handful of facts.
+-- on a scheduled 09:00-17:00 shift (no late arrival or early departure; as the days are
+-- past, each clock_in raises a missed_punch that its clock_out withdraws) and a punch's 72 h
+-- evaluation window holds only a handful of facts.
 
 local threads = {}
 local thread_count = 0
