@@ -145,11 +145,7 @@ async def _write_evaluated(
                  body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
     punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)
     tx.audit(AuditEntry("Punch", "created", punch_id, None, punch, employee_id=body.employee_id, punch_id=punch_id))
-    await engine.withdraw_stale(tx.conn, ev, tx.entries)
-    rows = engine.planned_rows(ev, engine.missing(ev, include_time_based=False))
-    if rows:
-        await insert(engine.INSERT_ROWS, *engine.insert_rows_args(ev.ctx, rows))
-        engine.audit_created(ev, rows, tx.entries)
+    rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False, insert=insert)
     hooks.punches_created(source.value)
     return {**punch, "exceptions": [engine.exception_json(r) for r in rows]}
 

@@ -10,6 +10,7 @@ one employee: punch writes, voids and the sweep never interleave.
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -216,29 +217,28 @@ def missing(ev: Evaluation, *, include_time_based: bool) -> list[Finding]:
     return [f for key, f in wanted.items() if key not in have and (include_time_based or not f.time_based)]
 
 
+# How reconcile's insert of new exceptions is run: at once (`conn.execute`), or handed to the
+# write's last statement (`WriteTx.defer`); the rows are known either way (`planned_rows`).
+Insert = Callable[..., Awaitable[Any]]
+
+
 async def reconcile(
-    conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool
+    conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool,
+    insert: Insert | None = None,
 ) -> list[Any]:
     """Withdraw pending exceptions whose cause is gone, insert the findings not yet stored
-    (`planned_rows`). Approved and rejected ones are never touched. Returns the rows created."""
-    await withdraw_stale(conn, ev, audit)
-    created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
-    if created:
-        await conn.execute(INSERT_ROWS, *insert_rows_args(ev.ctx, created))
-    audit_created(ev, created, audit)
-    return created
-
-
-async def withdraw_stale(conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry]) -> None:
+    (`planned_rows`, with `insert`, default `conn.execute`). Approved and rejected ones are
+    never touched. Returns the rows created."""
     for row in stale(ev):
         await _withdraw(conn, row, audit)
-
-
-def audit_created(ev: Evaluation, created: list[Any], audit: list[AuditEntry]) -> None:
+    created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
+    if created:
+        await (insert or conn.execute)(INSERT_ROWS, *insert_rows_args(ev.ctx, created))
     for row in created:
         hooks.exception_raised(row["type"])
         audit.append(AuditEntry("Exception", "created", row["id"], None, exception_json(row),
                                 employee_id=ev.ctx.employee_id, punch_id=row["punch_id"], exception_id=row["id"]))
+    return created
 
 
 def planned_rows(ev: Evaluation, findings: list[Finding]) -> list[dict[str, Any]]:
