@@ -49,7 +49,8 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
     started: list[Server] = []
     server, _ = start_service(work, db, "WARNING", started, extra_env=env_vars)
     try:
-        load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
+        load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
+                "BENCH_SPAN": str(args.duration + 2), "BENCH_ORDER": args.order}
         run_wrk(server.base, {**load, "BENCH_PREFIX": f"{prefix}w", "BENCH_DAY0": str(day0 - 1500 * 86400)},
                 2, args.clients, work / "warm.json")
         analyze(db)
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=12)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
+    ap.add_argument("--order", choices=("forward", "backward"), default="forward", help="as make bench's --order")
     args = ap.parse_args()
     variants = [json.loads(v) for v in args.variants]
     server_url = os.environ.get("DATABASE_URL")
@@ -90,7 +92,8 @@ def main() -> None:
         days_back = 2
         for r in range(args.rounds):
             for i, env_vars in enumerate(variants):
-                days_back += 5 + args.duration  # fresh days for every run (~2 a second of load per 1000/s)
+                # fresh days for every run (a day per 2000 punches: up to 2000/s), 8 days apart
+                days_back += 10 + args.duration
                 out = run_variant(env_vars, db, token, work, f"ab{r}v{i}", midnight_days_ago(days_back),
                                   args)
                 results[i].append(out)

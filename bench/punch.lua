@@ -5,17 +5,25 @@
 --   BENCH_EMPLOYEES  number of employees; employee n has id 00000000-0000-4000-8000-<n as 12 hex>
 --   BENCH_PREFIX     key prefix of this run (unique per run)
 --   BENCH_DAY0       epoch seconds of 00:00 UTC of the most recent day punched; older days go back
+--   BENCH_SPAN       days this phase may use, BENCH_DAY0 and the BENCH_SPAN - 1 days before it
+--   BENCH_ORDER      "forward" (default): each employee's days run oldest first, as a clock's
+--                    punches arrive; "backward": most recent day first (the workload before
+--                    2026-11-29's fourth session, kept to compare)
 --   BENCH_COUNTS     file: written at the end with one request count per thread (fresh run);
 --                    read at the start (replay run), so each thread re-sends exactly its keys
 --   BENCH_REPLAY     "1": replay mode (cycle over the keys of the fresh run, same bodies)
 --   BENCH_OUT        file: JSON summary written at the end
 --
--- Request g (thread t, counter c, T threads: g = c * T + t) punches employee g % E, on day
--- (g // E) // 2 before BENCH_DAY0: clock_in at 09:00 when (g // E) is even, clock_out at
--- 17:00 when odd, so every (employee, timestamp) is unique, each employee alternates in/out
--- on a scheduled 09:00-17:00 shift (no late arrival or early departure; as the days are
--- past, each clock_in raises a missed_punch that its clock_out withdraws) and a punch's 72 h
--- evaluation window holds only a handful of facts.
+-- Request g (thread t, counter c, T threads: g = c * T + t) punches employee g % E, on its
+-- (g // E) // 2-th day: clock_in at 09:00 when (g // E) is even, clock_out at 17:00 when odd,
+-- so every (employee, timestamp) is unique, each employee alternates in/out on a scheduled
+-- 09:00-17:00 shift (no late arrival or early departure) and a punch's 72 h evaluation window
+-- holds only a handful of facts. Forward, the days run from BENCH_DAY0 - (BENCH_SPAN - 1)
+-- days towards BENCH_DAY0, so each employee's punches arrive in time order and a correct
+-- engine raises nothing. Backward, every clock_in lands before the employee's later
+-- clock_in, so the engine raises a missed_punch (the occurrence is left open when the next
+-- clock_in arrives) that the clock_out ~E requests later withdraws: an exception write and
+-- two audit entries on every second punch, which a clock punching in real time never causes.
 
 local threads = {}
 local thread_count = 0
@@ -26,7 +34,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local token, employees, prefix, day0, replay, counts_file
+local token, employees, prefix, day0, span, forward, replay, counts_file
 local nthreads, limit
 -- globals of each thread's Lua state (thread:get reads them from the main state): tid, counter
 
@@ -35,6 +43,8 @@ function init(args)
   employees = tonumber(os.getenv("BENCH_EMPLOYEES"))
   prefix = os.getenv("BENCH_PREFIX")
   day0 = tonumber(os.getenv("BENCH_DAY0"))
+  span = tonumber(os.getenv("BENCH_SPAN") or "300")
+  forward = (os.getenv("BENCH_ORDER") or "forward") ~= "backward"
   replay = os.getenv("BENCH_REPLAY") == "1"
   counts_file = os.getenv("BENCH_COUNTS")
   nthreads = tonumber(os.getenv("BENCH_THREADS"))
@@ -64,11 +74,20 @@ function request()
   local emp = g % employees
   local k = math.floor(g / employees)
   local day = math.floor(k / 2)
+  -- never leave the phase's days (run.py spaces phases BENCH_SPAN + 100 days apart); a span
+  -- of 300 days holds 600 punches per employee, far more than one phase sends
+  day = day % span
+  local midnight
+  if forward then
+    midnight = day0 - (span - 1 - day) * 86400
+  else
+    midnight = day0 - day * 86400
+  end
   local kind, ts
   if k % 2 == 0 then
-    kind, ts = "clock_in", day0 - day * 86400 + 9 * 3600
+    kind, ts = "clock_in", midnight + 9 * 3600
   else
-    kind, ts = "clock_out", day0 - day * 86400 + 17 * 3600
+    kind, ts = "clock_out", midnight + 17 * 3600
   end
   local body = string.format(
     '{"employeeId":"00000000-0000-4000-8000-%012x","type":"%s","timestamp":"%s"}', emp, kind, iso(ts))

@@ -63,6 +63,7 @@ from unifocus.settings import Settings  # noqa: E402
 SECRET = "bench-secret-" + "x" * 40
 CHAINS = 8
 HISTORY = 30  # decided exceptions per employee seeded before the runs (see seed)
+SPAN_DAYS = 300  # days each HTTP phase may punch (punch.lua): 600 punches per employee, ~20x a 20 s run
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -347,6 +348,9 @@ def main() -> None:
     ap.add_argument("--employees", type=int, default=1000)
     ap.add_argument("--profile", action="store_true", help="py-spy both service workers during the fresh run")
     ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--order", choices=("forward", "backward"), default="forward",
+                    help="each employee's days oldest first, as a clock sends them (default), or newest first "
+                         "(every clock_in then raises a missed_punch its clock_out withdraws; punch.lua)")
     args = ap.parse_args()
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
@@ -396,7 +400,10 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     pgs = run_pgbench(db, runtime, HERE / "pgbench_service.sql", tenant, user, args.employees, args.clients,
                       args.duration)
 
-    base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts")}
+    # each phase punches its own SPAN_DAYS days ending on its BENCH_DAY0; phases are >= 99 days apart, far
+    # outside any punch's 72 h evaluation window
+    base_env = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
+                "BENCH_SPAN": str(SPAN_DAYS), "BENCH_ORDER": args.order}
 
     # the bare baseline: uvicorn, 2 workers, three inserts
     port = free_port()
@@ -480,7 +487,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
                    "employees": args.employees, "duration_s": args.duration,
                    "replay_duration_s": args.replay_duration, "rate_limit_enabled": False,
-                   "service_log_level": "WARNING", "audit_chains": CHAINS},
+                   "service_log_level": "WARNING", "audit_chains": CHAINS, "order": args.order},
         "service_writes_per_s": round(svc_w, 1),
         "baseline_writes_per_s": round(base_w, 1),
         "pgbench_writes_per_s": round(pgb_w, 1),
