@@ -22,9 +22,11 @@ larger than it needs to be:
    are now `ARRAY(...)` sub-links, and the halves are disjoint (the punch-owned half leaves
    out rows the dated half already has), so UNION ALL gives the same set; both stay ordered.
 
-Measured with `bench/pgbench_service.sql`, 16 clients, alternated 3 times on one database:
-2.47-2.56 ms of PostgreSQL CPU per write against 2.65-2.83 before (bench/README.md). The
-JSON the functions return is unchanged (`tests/migrations/test_lean_executor_start.py`).
+Measured (bench/README.md): `make bench`'s row "service's SQL in pgbench" went from 2.52 and
+2.54 ms of PostgreSQL CPU per write to 2.26 and 2.22 (two runs each, same machine state);
+alternated on one database, the policies alone gave 2.28/2.37 ms and the functions alone
+2.47/2.34, against 2.68/2.43 before. The JSON the functions return is unchanged
+(`tests/migrations/test_lean_executor_start.py`).
 """
 
 from __future__ import annotations
