@@ -22,10 +22,10 @@ larger than it needs to be:
    are now `ARRAY(...)` sub-links, and the halves are disjoint (the punch-owned half leaves
    out rows the dated half already has), so UNION ALL gives the same set; both stay ordered.
 
-Measured (bench/README.md): `make bench`'s row "service's SQL in pgbench" went from 2.52 and
-2.54 ms of PostgreSQL CPU per write to 2.26 and 2.22 (two runs each, same machine state);
-alternated on one database, the policies alone gave 2.28/2.37 ms and the functions alone
-2.47/2.34, against 2.68/2.43 before. The JSON the functions return is unchanged
+Measured (bench/README.md): `pgbench_service.sql` at 16 clients on one kept bench database,
+downgraded to 0007 and upgraded to 0008 in turn, 6 x 10 s each: 2.34 ms of PostgreSQL CPU per
+write on average against 2.51 (-7%), 703 against 663 writes/s (+6%); 0008 was lower in 5 of
+the 6 pairs. The JSON the functions return is unchanged
 (`tests/migrations/test_lean_executor_start.py`).
 """
 
