@@ -74,8 +74,8 @@ function request()
   local emp = g % employees
   local k = math.floor(g / employees)
   local day = math.floor(k / 2)
-  -- never leave the phase's days (run.py spaces phases BENCH_SPAN + 100 days apart); a span
-  -- of 300 days holds 600 punches per employee, far more than one phase sends
+  -- never leave the phase's days (run.py leaves 99+ days between phases, ab.py 8); a span of
+  -- 300 days holds 600 punches per employee, far more than one phase sends
   day = day % span
   local midnight
   if forward then
