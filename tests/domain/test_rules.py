@@ -334,3 +334,36 @@ def test_evaluate_is_deterministic_and_monotone_in_time(
     # with no new punches, time only adds findings (the sweep never withdraws)
     keys_then = {(f.type, f.dedupe_key) for f in first}
     assert keys_then <= {(f.type, f.dedupe_key) for f in run(punches, now_min + later, occs)}
+
+
+def in_zone(f: Finding, occs: list[Occurrence], punches: list[PunchFact], zone: tuple[datetime, datetime]) -> bool:
+    """`engine.Evaluation.in_zone`: what a caller passing `zone` keeps."""
+    if f.shift_id is not None:
+        occ = next(o for o in occs if (o.shift_id, o.shift_date) == (f.shift_id, f.shift_date))
+        return zone[0] <= occ.start < zone[1]
+    ts = next((x.timestamp for x in punches if x.id == f.punch_id), None)
+    return ts is not None and zone[0] <= ts < zone[1]
+
+
+week_specs = st.lists(
+    st.tuples(st.sampled_from([IN, OUT, BS, BE]), st.integers(-1440, 6 * 1440), st.booleans()), max_size=16
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(week_specs, st.integers(-1440, 7 * 1440), st.integers(0, 5 * 1440), st.integers(60, 3 * 1440))
+def test_a_zone_skips_only_findings_the_caller_drops(
+    spec: list[tuple[str, int, bool]], now_min: int, zone_from: int, zone_minutes: int
+) -> None:
+    """Evaluating with `zone` (the punch write's shortcut) keeps exactly the zone's findings
+    that a whole-window evaluation gives, details included, over a week of day and night
+    shifts."""
+    night = weekly(3, "22:00", "06:00")
+    occs = occs_of(UTCZ, MONDAY - timedelta(days=1), MONDAY + timedelta(days=7), NINE_TO_FIVE,
+                   weekly(2, "09:00", "17:00"), weekly(3, "13:00", "21:00"), night, weekly(5, "06:00", "14:00"))
+    punches = [p(k, m, voided=v) for k, m, v in spec]
+    zone = (at(zone_from), at(zone_from + zone_minutes))
+    whole = [f for f in evaluate(punches, occs, DEFAULT_POLICY, at(now_min)) if in_zone(f, occs, punches, zone)]
+    zoned = [f for f in evaluate(punches, occs, DEFAULT_POLICY, at(now_min), zone=zone)
+             if in_zone(f, occs, punches, zone)]
+    assert zoned == whole

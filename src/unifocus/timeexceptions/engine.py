@@ -175,7 +175,9 @@ def evaluate_context(
     first = read_start.astimezone(ctx.tz).date() - timedelta(days=1)
     occs = occurrences(_spans(data["shifts"]), ctx.tz, first, read_end.astimezone(ctx.tz).date())
     pairing = pair_punches(punches, occs, policy)
-    findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing)
+    # Only the zone's findings are reconciled (`Evaluation.in_zone`): the rules of occurrences
+    # outside it are skipped (a punch's window holds ~8 occurrences, its zone ~2).
+    findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing, zone=(zone_start, zone_end))
     existing = [_exception_row(d) for d in data["exceptions"]]
     return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing)
 

@@ -124,18 +124,30 @@ class _Collector:
 
 def evaluate(
     punches: Iterable[PunchFact], occurrences: Sequence[Occurrence], policy: Policy, now: datetime,
-    pairing: Pairing | None = None,
+    pairing: Pairing | None = None, zone: tuple[datetime, datetime] | None = None,
 ) -> list[Finding]:
     """Every exception that should exist now for one employee, sorted by (type, dedupe_key).
 
     `occurrences` must cover the punches' period (widen by a day either side); voided punches
     are ignored. Pure and deterministic: the same inputs give equal findings.
+
+    `zone` = (start, end): the caller keeps only findings of occurrences starting in
+    [start, end) (and of punches in it), so the rules of an occurrence outside it, and of the
+    sessions attributed to one, are not run: every finding they make is keyed by that
+    occurrence. The findings that remain are those of the zone, and a few of punches without
+    an occurrence outside it, which the caller drops as before.
     """
     occs = sorted(occurrences, key=by_start)
     if pairing is None:  # a caller that also needs the pairing passes the one it computed
         pairing = pair_punches(punches, occs, policy)
+
+    def outside(occ: Occurrence | None) -> bool:
+        return zone is not None and occ is not None and not zone[0] <= occ.start < zone[1]
+
     out = _Collector()
     for session in pairing.sessions:
+        if outside(session.occurrence):
+            continue
         _session_rules(session, policy, now, out)
     for punch, occ in pairing.strays:
         reason = f"{punch.type}_with_nothing_open"
@@ -145,6 +157,8 @@ def evaluate(
         if session.occurrence is not None:
             by_occ.setdefault(session.occurrence.key, []).append(session)
     for occ in occs:
+        if outside(occ):
+            continue
         _occurrence_rules(occ, by_occ.get(occ.key, []), policy, now, out)
     return out.result()
 
