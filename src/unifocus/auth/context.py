@@ -122,7 +122,7 @@ async def enter(
         row = await conn.fetchrow(prefetch.sql, *args, *prefetch.args)
     else:
         row = await conn.fetchrow(ENTER, *args)
-    if row is None:
+    if row is None or row["o_user_id"] is None:  # no row (enter_punch), or unifocus_enter's NULL
         hooks.auth_attempt("unknown_user")
         raise Unauthorized("The token's user is not known.")
     if not row["o_active"]:
