@@ -29,6 +29,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
+_ROUND_TRIP = importlib.import_module("unifocus.db.migrations.versions.0003_round_trip_functions")
 _LEAN = importlib.import_module("unifocus.db.migrations.versions.0008_lean_executor_start")
 _ENTER_PUNCH = importlib.import_module("unifocus.db.migrations.versions.0005_enter_punch")
 
@@ -36,12 +37,10 @@ ARGS = "uuid, text, text, text, text, text, bytea, double precision"
 COLUMNS = ("o_user_id uuid, o_email text, o_role text, o_employee_id uuid, o_active boolean, o_claimed boolean, "
            "o_fingerprint bytea, o_status integer, o_headers jsonb, o_body bytea")
 
-ENTER = r"""
-CREATE FUNCTION unifocus_enter(
-    p_tenant uuid, p_subject text, p_lock_timeout text DEFAULT NULL,
-    p_method text DEFAULT NULL, p_path text DEFAULT NULL, p_key text DEFAULT NULL,
-    p_fingerprint bytea DEFAULT NULL, p_ttl_seconds double precision DEFAULT NULL)
-RETURNS unifocus_entered
+# The name and parameters (with their defaults) as 0003 declared them.
+_SIGNATURE = _ROUND_TRIP.ENTER[_ROUND_TRIP.ENTER.index("CREATE FUNCTION unifocus_enter("):
+                               _ROUND_TRIP.ENTER.index("RETURNS TABLE")]
+ENTER = _SIGNATURE + r"""RETURNS unifocus_entered
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
 DECLARE
     r unifocus_entered;
