@@ -23,6 +23,8 @@ import importlib
 
 from alembic import op
 
+from unifocus.db.migrations.sqltext import edited, or_replace
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -47,18 +49,15 @@ EXCEPTIONS_AFTER = r"""        'exceptions', (
 END $$;
 """
 
-
-def _replace(body: str) -> str:
-    name = "FUNCTION unifocus_punch_context"
-    return body.replace(f"CREATE {name}", f"CREATE OR REPLACE {name}", 1)
+PUNCH_CONTEXT_BEFORE = or_replace(_OLD.PUNCH_CONTEXT, "unifocus_punch_context")
+PUNCH_CONTEXT = edited(PUNCH_CONTEXT_BEFORE, [(EXCEPTIONS_BEFORE, EXCEPTIONS_AFTER)])
 
 
 def upgrade() -> None:
     op.execute("CREATE INDEX exceptions_tenant_punch ON exceptions (tenant_id, punch_id) WHERE shift_id IS NULL")
-    assert EXCEPTIONS_BEFORE in _OLD.PUNCH_CONTEXT
-    op.execute(_replace(_OLD.PUNCH_CONTEXT.replace(EXCEPTIONS_BEFORE, EXCEPTIONS_AFTER)))
+    op.execute(PUNCH_CONTEXT)
 
 
 def downgrade() -> None:
-    op.execute(_replace(_OLD.PUNCH_CONTEXT))
+    op.execute(PUNCH_CONTEXT_BEFORE)
     op.execute("DROP INDEX IF EXISTS exceptions_tenant_punch")

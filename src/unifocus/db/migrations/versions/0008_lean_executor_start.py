@@ -35,6 +35,8 @@ import importlib
 
 from alembic import op
 
+from unifocus.db.migrations.sqltext import edited, or_replace
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -53,20 +55,8 @@ def _policy(table: str, tenant: str) -> str:
             f"USING (tenant_id = {tenant}) WITH CHECK (tenant_id = {tenant})")
 
 
-def _or_replace(body: str, name: str) -> str:
-    replaced = body.replace(f"CREATE FUNCTION {name}", f"CREATE OR REPLACE FUNCTION {name}", 1)
-    assert replaced != body, name
-    return replaced
-
-
-def _edited(text: str, edits: list[tuple[str, str]]) -> str:
-    for before, after in edits:
-        assert text.count(before) == 1, before
-        text = text.replace(before, after)
-    return text
-
-
-ENTER = _edited(_or_replace(_ROUND_TRIP.ENTER, "unifocus_enter"), [
+ENTER_BEFORE = or_replace(_ROUND_TRIP.ENTER, "unifocus_enter")
+ENTER = edited(ENTER_BEFORE, [
     ("    u record;\n", "    u record;\n    ignored text;\n"),
     ("    PERFORM set_config('app.tenant_id', p_tenant::text, true);",
      "    ignored := set_config('app.tenant_id', p_tenant::text, true);"),
@@ -74,8 +64,7 @@ ENTER = _edited(_or_replace(_ROUND_TRIP.ENTER, "unifocus_enter"), [
      "        ignored := set_config('lock_timeout', p_lock_timeout, true);"),
 ])
 
-_READS_BEFORE = _ROUND_TRIP.PUNCH_CONTEXT[_ROUND_TRIP.PUNCH_CONTEXT.index("    RETURN head || jsonb_build_object("):]
-_READS_BEFORE = _READS_BEFORE.replace(_CONTEXT.EXCEPTIONS_BEFORE, _CONTEXT.EXCEPTIONS_AFTER)
+_READS_BEFORE = _CONTEXT.PUNCH_CONTEXT[_CONTEXT.PUNCH_CONTEXT.index("    RETURN head || jsonb_build_object("):]
 READS = r"""    RETURN head || jsonb_build_object(
         'punches', to_jsonb(ARRAY(
             SELECT jsonb_build_array(p.id, p.type, p.ts)
@@ -110,9 +99,7 @@ READS = r"""    RETURN head || jsonb_build_object(
             ORDER BY z.id)));
 END $$;
 """
-_CONTEXT_BEFORE = _or_replace(_ROUND_TRIP.PUNCH_CONTEXT, "unifocus_punch_context").replace(
-    _CONTEXT.EXCEPTIONS_BEFORE, _CONTEXT.EXCEPTIONS_AFTER)
-PUNCH_CONTEXT = _edited(_CONTEXT_BEFORE, [(_READS_BEFORE, READS)])
+PUNCH_CONTEXT = edited(_CONTEXT.PUNCH_CONTEXT, [(_READS_BEFORE, READS)])
 
 
 def upgrade() -> None:
@@ -123,7 +110,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(_CONTEXT_BEFORE)
-    op.execute(_or_replace(_ROUND_TRIP.ENTER, "unifocus_enter"))
+    op.execute(_CONTEXT.PUNCH_CONTEXT)
+    op.execute(ENTER_BEFORE)
     for table in _SCHEMA.TENANT_TABLES:
         op.execute(_policy(table, TENANT_OF_SETTING_BEFORE))

@@ -23,6 +23,7 @@ import importlib
 from alembic import op
 
 from unifocus.db.migrations.roles import grant_execute
+from unifocus.db.migrations.sqltext import edited, or_replace
 
 revision = "0009"
 down_revision = "0008"
@@ -77,9 +78,8 @@ _CALL_BEFORE = """    SELECT * INTO e FROM unifocus_enter(p_tenant, p_subject, p
 _CALL_AFTER = """    e := unifocus_enter(p_tenant, p_subject, p_lock_timeout, p_method, p_path, p_key, p_fingerprint,
                         p_ttl_seconds);
     IF e.o_user_id IS NULL THEN"""
-_ENTER_PUNCH_BEFORE = _ENTER_PUNCH.ENTER_PUNCH.replace(
-    "CREATE FUNCTION unifocus_enter_punch", "CREATE OR REPLACE FUNCTION unifocus_enter_punch", 1)
-ENTER_PUNCH = _LEAN._edited(_ENTER_PUNCH_BEFORE, [
+_ENTER_PUNCH_BEFORE = or_replace(_ENTER_PUNCH.ENTER_PUNCH, "unifocus_enter_punch")
+ENTER_PUNCH = edited(_ENTER_PUNCH_BEFORE, [
     ("DECLARE\n    e record;\n", "DECLARE\n    e unifocus_entered;\n"),
     (_CALL_BEFORE, _CALL_AFTER),
 ])
