@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # POST /api/punches answered without FastAPI's per-request plumbing when well-formed
     # (punches/fast_route.py); the same answers either way, off only to rule it out.
     fast_punch_route: bool = True
+    # POST /api/punches written in two autocommit statements (read the facts, then write if
+    # they still hold) instead of a four-round-trip transaction; falls back to the
+    # transaction whenever the optimistic write cannot be used (punches/optimistic.py).
+    optimistic_punch_write: bool = True
 
     # --- observability --------------------------------------------------------------------
     metrics_token: str | None = None

@@ -105,13 +105,18 @@ class Entered:
 ENTER = "SELECT * FROM unifocus_enter($1, $2, $3, $4, $5, $6, $7, $8)"
 
 
+def _uncounted(result: str) -> None:
+    """An authentication already counted for this request."""
+
+
 async def enter(
     conn: asyncpg.Connection, identity: Identity, request_id: str, min_role: Role,
     lock_timeout_ms: int | None = None, claim: Claim | None = None, prefetch: Prefetch | None = None,
+    *, count: bool = True,
 ) -> Entered:
     """One round trip inside the request's transaction: set the tenant for RLS, load the
     caller (role and active come from the database), for a keyed write claim the key, and
-    make the route's `prefetch` reads."""
+    make the route's `prefetch` reads. `count`: add the outcome to the auth metric."""
     args: tuple[Any, ...] = (identity.tenant_id, identity.subject,
                              f"{lock_timeout_ms}ms" if lock_timeout_ms is not None else None)
     if claim is not None:
@@ -122,18 +127,19 @@ async def enter(
         row = await conn.fetchrow(prefetch.sql, *args, *prefetch.args)
     else:
         row = await conn.fetchrow(ENTER, *args)
+    observe = hooks.auth_attempt if count else _uncounted
     if row is None or row["o_user_id"] is None:  # no row (enter_punch), or unifocus_enter's NULL
-        hooks.auth_attempt("unknown_user")
+        observe("unknown_user")
         raise Unauthorized("The token's user is not known.")
     if not row["o_active"]:
-        hooks.auth_attempt("inactive")
+        observe("inactive")
         raise Forbidden("This user is deactivated.")
     caller = Caller(identity.tenant_id, row["o_user_id"], row["o_email"], Role(row["o_role"]),
                     row["o_employee_id"], request_id)
     if not caller.role.at_least(min_role):
-        hooks.auth_attempt("forbidden")
+        observe("forbidden")
         raise Forbidden(f"This operation needs the {min_role.value} role.")
-    hooks.auth_attempt("success")
+    observe("success")
     return Entered(caller, row["o_claimed"], row, row["o_context"] if prefetch is not None else None)
 
 

@@ -103,9 +103,22 @@ class WriteTx:
     prefetched: Any = None
     entries: list[AuditEntry] = field(default_factory=list)
     deferred: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    # True in the two-statement write (db/optimistic.py): no transaction is open, so the
+    # handler may only defer its writes; it raises `NeedsTransaction` for anything else.
+    optimistic: bool = False
+    seen_version: str | None = None  # the facts' version the handler read (optimistic only)
+    # What to count once the write is committed (an optimistic attempt may be abandoned).
+    committed_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     def audit(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        self.committed_hooks.append(hook)
+
+    def run_committed_hooks(self) -> None:
+        for hook in self.committed_hooks:
+            hook()
 
     def defer(self, sql: str, *args: Any) -> None:
         """Run this write (an INSERT whose result the handler already knows: no RETURNING) in
@@ -116,18 +129,23 @@ class WriteTx:
 
 Handler = Callable[[WriteTx], Awaitable[Result]]
 
+
+class NeedsTransaction(Exception):
+    """Raised by a handler in an optimistic write (`WriteTx.optimistic`) that needs to write
+    something it cannot defer: the request is run again in a transaction."""
+
 # `WriteTx.prefetched` when the first statement made no reads for this request.
 NOT_READ: Any = object()
 
 
-def _response(status: int, body: bytes, headers: dict[str, str], replayed: bool = False) -> Response:
+def respond(status: int, body: bytes, headers: dict[str, str], replayed: bool = False) -> Response:
     out = dict(headers)
     if replayed:
         out["Idempotent-Replayed"] = "true"
     return Response(content=body, status_code=status, headers=out)
 
 
-def _stored_headers(result: Result, body: bytes) -> dict[str, str]:
+def stored_headers(result: Result, body: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
     if body:
         headers["content-type"] = JSON
@@ -149,6 +167,9 @@ class WriteRequest:
         self.body = body
         self.db: Database = request.app.state.db
         self.settings: Settings = request.app.state.settings
+        # Set once the caller's authentication is counted (a write that falls back from the
+        # two-statement path to the transaction reads the caller twice, counts it once).
+        self.auth_counted = False
 
     @property
     def request_id(self) -> str:
@@ -158,14 +179,21 @@ class WriteRequest:
         assert self.key is not None
         return store.Scope(caller.tenant_id, caller.user_id, self.request.method, self.request.url.path, self.key)
 
-    def _fingerprint(self) -> bytes:
+    def fingerprint(self) -> bytes:
         r = self.request
         return fingerprint(r.method, r.url.path, r.url.query, self.body)
 
+    def ttl_seconds(self) -> float:
+        return self.settings.idempotency_ttl_hours * 3600
+
+    def lock_ms(self) -> int:
+        """How long a keyed write waits on a lock: the key's original in flight, a row."""
+        return int(self.settings.idempotency_wait_seconds * 1000)
+
     async def run(self, handler: Handler, prefetch: Prefetch | None = None) -> Response:
-        ttl = self.settings.idempotency_ttl_hours * 3600
-        lock_ms = int(self.settings.idempotency_wait_seconds * 1000) if self.key else None
-        fp = self._fingerprint() if self.key else b""
+        ttl = self.ttl_seconds()
+        lock_ms = self.lock_ms() if self.key else None
+        fp = self.fingerprint() if self.key else b""
         claim = None
         if self.key is not None:
             claim = Claim(self.request.method, self.request.url.path, self.key, fp, ttl)
@@ -179,7 +207,7 @@ class WriteRequest:
                 caller = entered.caller
                 self.request.state.user_id = str(caller.user_id)
                 if entered.claimed is False:
-                    early = self._answer_duplicate(entered.stored, fp)
+                    early = self.answer_duplicate(entered.stored, fp)
                     if early is not None:
                         return early
                 elif entered.claimed:
@@ -198,12 +226,13 @@ class WriteRequest:
                     kept = (caller, exc)
                 else:
                     body = result.encode()
-                    headers = _stored_headers(result, body)
+                    headers = stored_headers(result, body)
                     await self._finish(conn, wtx, result.status, headers, body)
                     await tx.commit()
                     committed = True
                     hooks.audit_written(len(wtx.entries))
-                    return _response(result.status, body, headers)
+                    wtx.run_committed_hooks()
+                    return respond(result.status, body, headers)
             except asyncpg.exceptions.LockNotAvailableError as exc:
                 # lock_timeout outside the claim: a row or chain lock held too long.
                 raise ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1) from exc
@@ -229,7 +258,8 @@ class WriteRequest:
         """Tenant, caller, (for a keyed write) the claim and the route's prefetch, in one
         round trip."""
         try:
-            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch)
+            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch,
+                               count=not self.auth_counted)
         except asyncpg.exceptions.LockNotAvailableError as exc:
             # The original holds the key's row: it is still in flight.
             hooks.idempotency_lookup("in_progress")
@@ -244,7 +274,7 @@ class WriteRequest:
                 hooks.idempotency_lookup("error")
             raise
 
-    def _answer_duplicate(self, row: Any, fp: bytes) -> Response | None:
+    def answer_duplicate(self, row: Any, fp: bytes) -> Response | None:
         """The answer for a duplicate of a stored request (None: run it anyway, only when
         replay is disabled, a deliberately broken deployment)."""
         if row["o_status"] is None:
@@ -260,7 +290,7 @@ class WriteRequest:
         if not self.settings.idempotency_replay_enabled:
             return None
         headers = orjson.loads(row["o_headers"]) if row["o_headers"] else {}
-        return _response(row["o_status"], bytes(row["o_body"] or b""), headers, replayed=True)
+        return respond(row["o_status"], bytes(row["o_body"] or b""), headers, replayed=True)
 
     async def _finish(
         self, conn: asyncpg.Connection, wtx: WriteTx, status: int, headers: dict[str, str], body: bytes
@@ -296,11 +326,11 @@ class WriteRequest:
         scope = self._scope(caller)
         async with self.db.tenant_tx(caller.tenant_id, readonly=False) as conn:
             if await store.store_new(conn, scope, fp, ttl, exc.status, headers, body):
-                return _response(exc.status, body, headers)
+                return respond(exc.status, body, headers)
             stored = await store.fetch(conn, scope)
         if stored is None or stored.status is None or stored.fingerprint != fp:
-            return _response(exc.status, body, headers)
-        return _response(stored.status, stored.body, stored.headers, replayed=True)
+            return respond(exc.status, body, headers)
+        return respond(stored.status, stored.body, stored.headers, replayed=True)
 
 
 KEY_DESCRIPTION = (

@@ -31,6 +31,10 @@ def punches_created(source: str, count: int = 1) -> None:
     m.PUNCHES_CREATED.labels(source=source).inc(count)
 
 
+def punch_write(outcome: str) -> None:
+    m.PUNCH_WRITES.labels(outcome=outcome).inc()
+
+
 def exception_raised(kind: str) -> None:
     m.EXCEPTIONS_RAISED.labels(type=kind).inc()
 

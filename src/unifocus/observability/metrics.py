@@ -48,6 +48,7 @@ __all__ = [
     "PROCESS_MEMORY_LIMIT_BYTES",
     "PROCESS_RESIDENT_MEMORY_BYTES",
     "PUNCHES_CREATED",
+    "PUNCH_WRITES",
     "RATE_LIMIT_BACKEND_FALLBACKS",
     "RATE_LIMIT_FALLBACKS",
     "RATE_LIMIT_REJECTIONS",
@@ -70,6 +71,10 @@ DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 # Allowed label values (documentation for callers; enforced nowhere, kept small on purpose).
 AUTH_RESULTS = ("success", "invalid_token", "expired", "unknown_user", "inactive", "forbidden")
 IDEMPOTENCY_OUTCOMES = ("hit", "miss", "mismatch", "in_progress", "error")
+# How a POST /api/punches was answered by the two-statement write (punches/optimistic.py):
+# "written" or "replayed" by it, or which reason sent it to the classic transaction.
+PUNCH_WRITE_OUTCOMES = ("written", "replayed", "stale", "key_taken", "conflict", "withdrawals",
+                        "domain_error", "no_write")
 RATE_LIMIT_SCOPES = ("user", "tenant")
 READINESS_CHECKS = ("database", "redis", "migrations")
 JOB_RESULTS = ("success", "failure")
@@ -143,6 +148,12 @@ PUNCHES_CREATED = Counter(
     "unifocus_punches_created_total",
     "Punches created, by source (e.g. web, mobile, kiosk, api).",
     ["source"],
+)
+PUNCH_WRITES = Counter(
+    "unifocus_punch_writes_total",
+    "Single punches by how the two-statement write ended: " + ", ".join(PUNCH_WRITE_OUTCOMES)
+    + " (every outcome but written and replayed fell back to the classic transaction).",
+    ["outcome"],
 )
 IDEMPOTENCY_LOOKUPS = Counter(
     "unifocus_idempotency_lookups_total",
@@ -307,6 +318,8 @@ def _declare_known_series() -> None:
         RATE_LIMIT_REJECTIONS.labels(scope=scope)
     for source in ("api", "device", "manual"):
         PUNCHES_CREATED.labels(source=source)
+    for outcome in PUNCH_WRITE_OUTCOMES:
+        PUNCH_WRITES.labels(outcome=outcome)
 
 
 _declare_known_series()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from unifocus.auth.roles import Role
+from unifocus.db import optimistic
 from unifocus.db.readpath import ReadTx, reader
 from unifocus.db.writepath import NOT_READ, Result, WriteRequest, WriteTx, writer
 from unifocus.errors import Forbidden
@@ -51,6 +52,9 @@ async def create(body: PunchCreate, w: WriteRequest) -> Response:
             return await service.record_step_by_step(tx, body, source)
         return await service.record_prefetched(tx, body, source)
 
+    if w.settings.optimistic_punch_write:
+        return await optimistic.run(w, run, service.read_ahead(body), service.write_statement,
+                                    service.prefetch(body))
     return await w.run(run, service.prefetch(body))
 
 

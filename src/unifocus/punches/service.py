@@ -10,9 +10,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
-from unifocus.audit.writer import AuditEntry
-from unifocus.auth.context import NO_EMPLOYEE, Caller, Prefetch, employee_filter, guard
-from unifocus.db.writepath import Result, WriteTx
+from unifocus.audit.writer import AuditEntry, entry_args
+from unifocus.auth.context import NO_EMPLOYEE, Caller, Claim, Prefetch, employee_filter, guard
+from unifocus.db.writepath import NeedsTransaction, Result, WriteTx
 from unifocus.errors import Conflict, Forbidden, NotFound, Unprocessable
 from unifocus.observability import hooks
 from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
@@ -77,6 +77,10 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> dict[st
 ENTER_PUNCH = ("SELECT * FROM unifocus_enter_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
                "$15, $16, $17)")
 
+READ_PUNCH = ("SELECT * FROM unifocus_read_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+              "$15, $16, $17)")
+WRITE_PUNCH = "SELECT unifocus_write_punch(" + ", ".join(f"${i}" for i in range(1, 40)) + ")"
+
 INSERT_PUNCH = (
     "INSERT INTO punches (tenant_id, id, employee_id, type, ts, received_at, device, client_punch_id, source, "
     "shift_id, shift_date, created_by) VALUES ($1::uuid, $2::uuid, $3::uuid, $4::text, $5::timestamptz, "
@@ -88,9 +92,37 @@ def prefetch(body: PunchCreate) -> Prefetch:
     """What a single punch reads, made in the write's first round trip (`unifocus_enter_punch`,
     migration 0005): the employee lock and the engine's facts around the punch, and the stored
     punch of a device's repeated `clientPunchId`."""
+    return Prefetch(ENTER_PUNCH, _prefetch_args(body))
+
+
+def read_ahead(body: PunchCreate) -> Prefetch:
+    """`prefetch` for the two-statement write (`db/optimistic.py`): the same reads with no
+    lock and no claim, and the facts' version (`unifocus_read_punch`, migration 0010)."""
+    return Prefetch(READ_PUNCH, _prefetch_args(body))
+
+
+def _prefetch_args(body: PunchCreate) -> tuple[Any, ...]:
     ts = body.timestamp.astimezone(UTC)
     window = engine.context_args(ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE)
-    return Prefetch(ENTER_PUNCH, (body.employee_id, *window, body.device, body.client_punch_id))
+    return (body.employee_id, *window, body.device, body.client_punch_id)
+
+
+def write_statement(tx: WriteTx, claim: Claim | None, lock_timeout: str | None, result: Result,
+                    headers: dict[str, str], body: bytes) -> tuple[str, tuple[Any, ...]] | None:
+    """The two-statement write's second statement for a punch `record_prefetched` deferred:
+    `unifocus_write_punch` with the punch, its exceptions, the audit entries and the answer
+    to store (None for any other shape of deferred writes)."""
+    (punch_sql, punch), *more = tx.deferred
+    if punch_sql != INSERT_PUNCH or tx.seen_version is None or len(more) > 1 or any(
+            sql != engine.INSERT_ROWS for sql, _ in more):
+        return None
+    rows = more[0][1][2:] if more else ([],) * 8  # INSERT_ROWS's arrays
+    caller = tx.caller
+    audit = entry_args(caller.tenant_id, caller.user_id, caller.request_id, tx.entries, tx.settings.audit_chains)
+    keyed = (claim.method, claim.path, claim.key, claim.fingerprint, claim.ttl_seconds) if claim else (None,) * 5
+    return WRITE_PUNCH, (caller.tenant_id, caller.user_id, lock_timeout, punch[2], tx.seen_version, *keyed,
+                         punch[1], *punch[3:11], *rows, audit[1], audit[3], *audit[4:],
+                         result.status, orjson.dumps(headers).decode(), body)
 
 
 def _stored_punch(d: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +149,10 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     punch_id = uuid4()
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
+    if tx.optimistic:
+        if engine.stale(ev):
+            raise NeedsTransaction  # each withdrawal is an UPDATE ... RETURNING of its own
+        tx.seen_version = data.get("version")
     created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)
     return Result(201, created, f"/api/punches/{punch_id}")
 
@@ -145,8 +181,13 @@ async def _write_evaluated(
                  body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
     punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)
     tx.audit(AuditEntry("Punch", "created", punch_id, None, punch, employee_id=body.employee_id, punch_id=punch_id))
-    rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False, insert=insert)
-    hooks.punches_created(source.value)
+    if deferred:  # counted once written: an optimistic attempt may be abandoned
+        rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False, insert=insert,
+                                      raised=lambda kind: tx.after_commit(lambda: hooks.exception_raised(kind)))
+        tx.after_commit(lambda: hooks.punches_created(source.value))
+    else:
+        rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
+        hooks.punches_created(source.value)
     return {**punch, "exceptions": [engine.exception_json(r) for r in rows]}
 
 

@@ -82,9 +82,12 @@ async def list_page(
 
 
 async def _lock_employee(tx: WriteTx, employee_id: UUID) -> None:
-    """Serialises schedule changes of one employee (overlap checks stay true under races)."""
+    """Serialises schedule changes of one employee (overlap checks stay true under races). An
+    update, not FOR UPDATE: the new row version tells a two-statement punch write that read
+    the employee's facts before this change that they are stale (migration 0010)."""
     found = await tx.conn.fetchval(
-        "SELECT 1 FROM employees WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tx.caller.tenant_id, employee_id
+        "UPDATE employees SET facts_version = facts_version + 1 WHERE tenant_id = $1 AND id = $2 RETURNING 1",
+        tx.caller.tenant_id, employee_id,
     )
     if not found:
         raise NotFound("employeeId names no employee of this tenant.")

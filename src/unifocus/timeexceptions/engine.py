@@ -226,18 +226,18 @@ Insert = Callable[..., Awaitable[Any]]
 
 async def reconcile(
     conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool,
-    insert: Insert | None = None,
+    insert: Insert | None = None, raised: Callable[[str], None] = hooks.exception_raised,
 ) -> list[Any]:
     """Withdraw pending exceptions whose cause is gone, insert the findings not yet stored
     (`planned_rows`, with `insert`, default `conn.execute`). Approved and rejected ones are
-    never touched. Returns the rows created."""
+    never touched. Returns the rows created; `raised` counts each (by type)."""
     for row in stale(ev):
         await _withdraw(conn, row, audit)
     created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
     if created:
         await (insert or conn.execute)(INSERT_ROWS, *insert_rows_args(ev.ctx, created))
     for row in created:
-        hooks.exception_raised(row["type"])
+        raised(row["type"])
         audit.append(AuditEntry("Exception", "created", row["id"], None, exception_json(row),
                                 employee_id=ev.ctx.employee_id, punch_id=row["punch_id"], exception_id=row["id"]))
     return created
