@@ -125,6 +125,21 @@ async def measure(settings: Settings, token: str, first_day: datetime) -> list[f
             started = time.process_time()
             await drive(app, load, ARGS.punches, ARGS.concurrency)
             out.append((time.process_time() - started) / ARGS.punches * 1e6)
+    written = _punch_write_outcomes()
+    if any(written.values()):  # how the two-statement write ended (code that has it)
+        print("punch write outcomes: " + ", ".join(f"{k} {v:.0f}" for k, v in written.items() if v), flush=True)
+    return out
+
+
+def _punch_write_outcomes() -> dict[str, float]:
+    from prometheus_client import REGISTRY
+
+    out: dict[str, float] = {}
+    for metric in REGISTRY.collect():
+        if metric.name == "unifocus_punch_writes":
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    out[sample.labels["outcome"]] = sample.value
     return out
 
 
