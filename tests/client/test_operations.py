@@ -108,7 +108,9 @@ def test_schedules_punches_exceptions_timesheets_audit(live: Server, ta: TenantF
         assert c.get_schedule(sched["id"]) == sched
         assert [s["id"] for s in c.iter_schedules(employee_id=emp["id"])] == [sched["id"]]
         assert c.list_schedules(employee_id=emp["id"], from_date=sched["startDate"])["items"][0]["id"] == sched["id"]
-        extra = c.add_shift(sched["id"], {"dayOfWeek": 7 if sched["shifts"][0]["dayOfWeek"] != 7 else 1,
+        # Three days after the shift's day: an overnight shift (started late in the evening)
+        # reaches into the next day only, so this one never overlaps it, whatever the time now.
+        extra = c.add_shift(sched["id"], {"dayOfWeek": (sched["shifts"][0]["dayOfWeek"] + 2) % 7 + 1,
                                           "startTime": "01:00", "endTime": "02:00"})
         assert {s["id"] for s in c.list_shifts(sched["id"])} == {sched["shifts"][0]["id"], extra["id"]}
         c.delete_shift(sched["id"], extra["id"])
