@@ -13,13 +13,13 @@
 \set chain random(0, :chains - 1)
 \set day random(1, 3000)
 \set r random(1, 1000000000000)
-SELECT o_context->>'version' AS seen FROM unifocus_read_punch(:tenant::uuid, :user::text, '2000ms', 'POST',
+SELECT (unifocus_read_punch(:tenant::uuid, :user::text, '2000ms', 'POST',
     '/api/punches', 'pgs-' || :client_id || '-' || :r, sha256(convert_to(:r::text, 'UTF8')), 86400,
     ('00000000-0000-4000-8000-' || lpad(to_hex(:e::int), 12, '0'))::uuid,
     now() - make_interval(days => :day::int + 3), now() - make_interval(days => :day::int - 3),
     (now() - make_interval(days => :day::int + 5))::date, (now() - make_interval(days => :day::int - 4))::date,
     (now() - make_interval(days => :day::int + 3))::date, (now() - make_interval(days => :day::int - 2))::date,
-    NULL, NULL) \gset
+    NULL, NULL)).o_context->>'version' AS seen \gset
 SELECT unifocus_write_punch(:tenant::uuid, :user::uuid, '2000ms',
     ('00000000-0000-4000-8000-' || lpad(to_hex(:e::int), 12, '0'))::uuid, :seen,
     'POST', '/api/punches', 'pgs-' || :client_id || '-' || :r, sha256(convert_to(:r::text, 'UTF8')), 86400,

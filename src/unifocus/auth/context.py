@@ -92,6 +92,8 @@ class Prefetch:
 
     sql: str
     args: tuple[Any, ...]
+    # The statement answers one composite value (its columns as fields), not a row.
+    composite: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,12 +125,14 @@ async def enter(
         args += (claim.method, claim.path, claim.key, claim.fingerprint, claim.ttl_seconds)
     else:
         args += (None, None, None, None, None)
-    if prefetch is not None:
+    if prefetch is not None and prefetch.composite:
+        row = await conn.fetchval(prefetch.sql, *args, *prefetch.args)
+    elif prefetch is not None:
         row = await conn.fetchrow(prefetch.sql, *args, *prefetch.args)
     else:
         row = await conn.fetchrow(ENTER, *args)
     observe = hooks.auth_attempt if count else _uncounted
-    if row is None or row["o_user_id"] is None:  # no row (enter_punch), or unifocus_enter's NULL
+    if row is None or row["o_user_id"] is None:  # no row (enter_punch), or a NULL composite
         observe("unknown_user")
         raise Unauthorized("The token's user is not known.")
     if not row["o_active"]:

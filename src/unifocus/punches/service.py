@@ -77,7 +77,7 @@ async def record(tx: WriteTx, body: PunchCreate, source: PunchSource) -> dict[st
 ENTER_PUNCH = ("SELECT * FROM unifocus_enter_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
                "$15, $16, $17)")
 
-READ_PUNCH = ("SELECT * FROM unifocus_read_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+READ_PUNCH = ("SELECT unifocus_read_punch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
               "$15, $16, $17)")
 WRITE_PUNCH = "SELECT unifocus_write_punch(" + ", ".join(f"${i}" for i in range(1, 40)) + ")"
 
@@ -98,7 +98,7 @@ def prefetch(body: PunchCreate) -> Prefetch:
 def read_ahead(body: PunchCreate) -> Prefetch:
     """`prefetch` for the two-statement write (`db/optimistic.py`): the same reads with no
     lock and no claim, and the facts' version (`unifocus_read_punch`, migration 0010)."""
-    return Prefetch(READ_PUNCH, _prefetch_args(body))
+    return Prefetch(READ_PUNCH, _prefetch_args(body), composite=True)
 
 
 def _prefetch_args(body: PunchCreate) -> tuple[Any, ...]:

@@ -9,10 +9,11 @@ COMMIT. The employee lock and the claim are held while the worker evaluates the 
 BEGIN and COMMIT cost the worker as much as a statement each (bench/README.md). This
 migration adds the functions of an optimistic write with no transaction held across Python:
 
-1. `unifocus_read_punch` (same arguments as `unifocus_enter_punch`): tenant and caller as
-   `unifocus_enter` reads them, a repeated key's stored answer (nothing is claimed), and the
-   facts, read without a lock (`unifocus_punch_facts`), with the employee row's version: its
-   `xmin`, which changes with every committed update of the row.
+1. `unifocus_read_punch` (same arguments as `unifocus_enter_punch`, its columns as one
+   composite value, `unifocus_read`): tenant and caller as `unifocus_enter` reads them, a
+   repeated key's stored answer (nothing is claimed), and the facts, read without a lock
+   (`unifocus_punch_facts`), with the employee row's version: its `xmin`, which changes with
+   every committed update of the row.
 2. `unifocus_write_punch`: in one statement, so in one transaction that commits as it ends,
    the claim with the answer to store already in it (first, as in the classic write, so both
    take their locks in one order: key, employee, audit chain; and one insert where the
@@ -88,44 +89,48 @@ CREATE FUNCTION unifocus_read_punch(
     p_employee uuid, p_from timestamptz, p_to timestamptz,
     p_first date, p_last date, p_zone_first date, p_zone_last date,
     p_device text, p_client_punch_id text)
-RETURNS TABLE (o_user_id uuid, o_email text, o_role text, o_employee_id uuid, o_active boolean,
-               o_claimed boolean, o_fingerprint bytea, o_status integer, o_headers jsonb, o_body bytea,
-               o_context jsonb)
+RETURNS unifocus_read
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
--- The arguments of unifocus_enter_punch, and its answer: o_claimed true means the key is free
--- (not yet claimed: unifocus_write_punch claims it), false that its stored answer follows.
--- p_lock_timeout and p_ttl_seconds are not used: nothing is locked or claimed here.
+-- The arguments of unifocus_enter_punch, and its columns as one composite value (called as
+-- `SELECT unifocus_read_punch(...)`: no function scan, no tuplestore). o_claimed true means
+-- the key is free (not yet claimed: unifocus_write_punch claims it), false that its stored
+-- answer follows. An unknown user is NULL. p_lock_timeout and p_ttl_seconds are not used:
+-- nothing is locked or claimed here.
 DECLARE
     e unifocus_entered;
+    o unifocus_read;
 BEGIN
     e := unifocus_enter(p_tenant, p_subject);
     IF e.o_user_id IS NULL THEN
-        RETURN;  -- unknown user: no row, as unifocus_enter_punch
+        RETURN NULL;  -- unknown user
     END IF;
-    o_user_id := e.o_user_id; o_email := e.o_email; o_role := e.o_role; o_employee_id := e.o_employee_id;
-    o_active := e.o_active;
+    o.o_user_id := e.o_user_id; o.o_email := e.o_email; o.o_role := e.o_role;
+    o.o_employee_id := e.o_employee_id; o.o_active := e.o_active;
     IF p_key IS NOT NULL AND e.o_active THEN
         SELECT x.fingerprint, x.status_code, x.headers, x.body
-            INTO o_fingerprint, o_status, o_headers, o_body
+            INTO o.o_fingerprint, o.o_status, o.o_headers, o.o_body
             FROM idempotency_records x
             WHERE x.tenant_id = p_tenant AND x.user_id = e.o_user_id AND x.method = p_method
               AND x.path = p_path AND x.key = p_key AND x.expires_at > now();
-        o_claimed := NOT FOUND;
+        o.o_claimed := NOT FOUND;
     END IF;
-    IF e.o_active AND coalesce(o_claimed, true)
+    IF e.o_active AND coalesce(o.o_claimed, true)
        AND (e.o_role <> 'employee' OR e.o_employee_id IS NOT DISTINCT FROM p_employee) THEN
-        o_context := unifocus_punch_facts(p_tenant, p_employee, p_from, p_to, p_first, p_last,
-                                          p_zone_first, p_zone_last);
+        o.o_context := unifocus_punch_facts(p_tenant, p_employee, p_from, p_to, p_first, p_last,
+                                            p_zone_first, p_zone_last);
         IF p_client_punch_id IS NOT NULL THEN
-            o_context := coalesce(o_context, '{}'::jsonb) || jsonb_build_object('existing', (
+            o.o_context := coalesce(o.o_context, '{}'::jsonb) || jsonb_build_object('existing', (
                 SELECT to_jsonb(p) FROM punches p
                 WHERE p.tenant_id = p_tenant AND coalesce(p.device, '') = coalesce(p_device, '')
                   AND p.client_punch_id = p_client_punch_id));
         END IF;
     END IF;
-    RETURN NEXT;
+    RETURN o;
 END $$;
 """
+READ_COLUMNS = ("o_user_id uuid, o_email text, o_role text, o_employee_id uuid, o_active boolean, "
+                "o_claimed boolean, o_fingerprint bytea, o_status integer, o_headers jsonb, o_body bytea, "
+                "o_context jsonb")
 
 WRITE_ARGS = ("uuid, uuid, text, uuid, text, text, text, text, bytea, double precision, "
               "uuid, text, timestamptz, timestamptz, text, text, text, uuid, date, "
@@ -206,6 +211,7 @@ def upgrade() -> None:
     op.execute("ALTER TABLE employees ADD COLUMN facts_version bigint NOT NULL DEFAULT 0")
     op.execute(PUNCH_CONTEXT)
     op.execute(PUNCH_FACTS)
+    op.execute(f"CREATE TYPE unifocus_read AS ({READ_COLUMNS})")
     op.execute(READ_PUNCH)
     op.execute(WRITE_PUNCH)
     grant_execute(f"unifocus_punch_facts({FACTS_ARGS})", f"unifocus_read_punch({READ_ARGS})",
@@ -216,5 +222,6 @@ def downgrade() -> None:
     op.execute(f"DROP FUNCTION unifocus_write_punch({WRITE_ARGS})")
     op.execute(f"DROP FUNCTION unifocus_read_punch({READ_ARGS})")
     op.execute(f"DROP FUNCTION unifocus_punch_facts({FACTS_ARGS})")
+    op.execute("DROP TYPE unifocus_read")
     op.execute(_LEAN.PUNCH_CONTEXT)
     op.execute("ALTER TABLE employees DROP COLUMN facts_version")
