@@ -43,17 +43,14 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+_ENTER_PUNCH = importlib.import_module("unifocus.db.migrations.versions.0005_enter_punch")
 _LEAN = importlib.import_module("unifocus.db.migrations.versions.0008_lean_executor_start")
 
-_LOCK_BEFORE = """    -- The employee lock first, alone: it serialises every evaluation of this employee, and
-    -- the reads below run after it, each in a snapshot that sees the previous holder's work.
-    SELECT jsonb_build_object('timezone', coalesce(e.timezone, t.timezone), 'policy', t.policy,
-                              'now', now())
-        INTO head
-        FROM employees e JOIN tenants t ON t.tenant_id = e.tenant_id
-        WHERE e.tenant_id = p_tenant AND e.id = p_employee
-        FOR UPDATE OF e;
-"""
+# The head of 0003's unifocus_punch_context (unchanged since): the comment, then the read under
+# FOR UPDATE.
+_LOCK_BEFORE = _LEAN.PUNCH_CONTEXT[
+    _LEAN.PUNCH_CONTEXT.index("    -- The employee lock first, alone"):
+    _LEAN.PUNCH_CONTEXT.index("        FOR UPDATE OF e;\n") + len("        FOR UPDATE OF e;\n")]
 _BUMP = """    -- The employee lock first, alone: it serialises every evaluation of this employee, and
     -- the reads below run after it, each in a snapshot that sees the previous holder's work.
     -- An update, not FOR UPDATE: a new row version tells a two-statement write
@@ -82,14 +79,14 @@ FACTS_ARGS = "uuid, uuid, timestamptz, timestamptz, date, date, date, date"
 
 READ_ARGS = ("uuid, text, text, text, text, text, bytea, double precision, uuid, timestamptz, timestamptz, "
              "date, date, date, date, text, text")
-READ_PUNCH = r"""
-CREATE FUNCTION unifocus_read_punch(
-    p_tenant uuid, p_subject text, p_lock_timeout text,
-    p_method text, p_path text, p_key text, p_fingerprint bytea, p_ttl_seconds double precision,
-    p_employee uuid, p_from timestamptz, p_to timestamptz,
-    p_first date, p_last date, p_zone_first date, p_zone_last date,
-    p_device text, p_client_punch_id text)
-RETURNS unifocus_read
+# A device's repeated clientPunchId, read as 0005's unifocus_enter_punch reads it.
+_DEVICE_REPEAT = _ENTER_PUNCH.ENTER_PUNCH[_ENTER_PUNCH.ENTER_PUNCH.index("        IF p_client_punch_id IS NOT NULL"):
+                                         _ENTER_PUNCH.ENTER_PUNCH.index("    RETURN NEXT;")].replace(
+    "o_context", "o.o_context")
+# unifocus_enter_punch's parameters, as 0005 declared them.
+_PARAMETERS = _ENTER_PUNCH.ENTER_PUNCH[_ENTER_PUNCH.ENTER_PUNCH.index("(\n    p_tenant uuid"):
+                                      _ENTER_PUNCH.ENTER_PUNCH.index("RETURNS TABLE")]
+READ_PUNCH = "\nCREATE FUNCTION unifocus_read_punch" + _PARAMETERS + r"""RETURNS unifocus_read
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $$
 -- The arguments of unifocus_enter_punch, and its columns as one composite value (called as
 -- `SELECT unifocus_read_punch(...)`: no function scan, no tuplestore). o_claimed true means
@@ -118,14 +115,7 @@ BEGIN
        AND (e.o_role <> 'employee' OR e.o_employee_id IS NOT DISTINCT FROM p_employee) THEN
         o.o_context := unifocus_punch_facts(p_tenant, p_employee, p_from, p_to, p_first, p_last,
                                             p_zone_first, p_zone_last);
-        IF p_client_punch_id IS NOT NULL THEN
-            o.o_context := coalesce(o.o_context, '{}'::jsonb) || jsonb_build_object('existing', (
-                SELECT to_jsonb(p) FROM punches p
-                WHERE p.tenant_id = p_tenant AND coalesce(p.device, '') = coalesce(p_device, '')
-                  AND p.client_punch_id = p_client_punch_id));
-        END IF;
-    END IF;
-    RETURN o;
+""" + _DEVICE_REPEAT + r"""    RETURN o;
 END $$;
 """
 READ_COLUMNS = ("o_user_id uuid, o_email text, o_role text, o_employee_id uuid, o_active boolean, "
