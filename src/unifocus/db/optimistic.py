@@ -34,6 +34,7 @@ from starlette.responses import Response
 
 from unifocus.auth.context import Claim, Prefetch, enter
 from unifocus.db.writepath import (
+    Handler,
     NeedsTransaction,
     Result,
     WriteRequest,
@@ -46,11 +47,10 @@ from unifocus.observability import hooks
 
 STALE = "UF001"  # unifocus_write_punch: the facts changed since they were read
 
-# The write statement for a handler's outcome: (wtx, claim, lock_timeout, status, headers,
+# The write statement for a handler's outcome: (wtx, claim, lock_timeout, result, headers,
 # body) -> (sql, args), or None when this outcome has no one-statement form.
 WriteStatement = Callable[[WriteTx, Claim | None, str | None, Result, dict[str, str], bytes],
                           tuple[str, tuple[Any, ...]] | None]
-Handler = Callable[[WriteTx], Any]
 
 
 async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteStatement,
@@ -77,12 +77,12 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
     if entered.claimed is False:
         early = w.answer_duplicate(entered.stored, fp)
         if early is None:
-            return "domain_error"  # replay disabled: the classic write runs the duplicate
+            return "key_taken"  # replay disabled: the classic write runs the duplicate again
         hooks.punch_write("replayed")
         return early
     wtx = WriteTx(conn, caller, w.settings, entered.context, optimistic=True)
     try:
-        result: Result = await handler(wtx)
+        result = await handler(wtx)
     except NeedsTransaction:
         return "withdrawals"
     except AppError:

@@ -134,6 +134,7 @@ class NeedsTransaction(Exception):
     """Raised by a handler in an optimistic write (`WriteTx.optimistic`) that needs to write
     something it cannot defer: the request is run again in a transaction."""
 
+
 # `WriteTx.prefetched` when the first statement made no reads for this request.
 NOT_READ: Any = object()
 
