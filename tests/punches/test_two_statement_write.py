@@ -8,6 +8,7 @@ gives, and every evaluating write moves the version the check reads."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import Api, TenantFixture, make_settings, make_tenant, tenant_counts
 from tests.faults.support import running_app
+from tests.idempotency.test_concurrency import check_storm
 from tests.punches.test_punches import MONDAY, punch, schedule
 from unifocus.audit.verify import verify_url
 from unifocus.punches import service
@@ -209,3 +211,26 @@ async def test_the_classic_write_alone_gives_the_same_answers(
     assert again.json() == r.json() and again.headers["idempotent-replayed"] == "true"
     assert moved(before) == {}
     assert tenant_counts(owner_sql, t.id, "punches", "exceptions") == (1, 1)
+
+
+async def test_a_retry_storm_of_one_punch_writes_it_once(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str,
+) -> None:
+    """50 copies of one keyed punch at once: every copy reads before any writes, so all but
+    one find the key taken at the write (or the answer stored, if they read late) and get the
+    original answer, replayed; none writes a second punch or audit entry."""
+    await schedule(api, tenant_a)
+    body = {"employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:20:00-05:00"}
+    before = outcomes()
+    responses = await asyncio.gather(*(
+        api.req("POST", "/api/punches", tenant_a.employee, key="k-storm", json=body) for _ in range(50)))
+    original = check_storm(list(responses))
+    assert [e["type"] for e in original.json()["exceptions"]] == ["late_arrival"]
+    counted = moved(before)
+    # the other 49: the stored answer found by the read, or the key found taken by the write
+    assert counted.get("written") == 1 and counted.get("replayed", 0) + counted.get("key_taken", 0) == 49, counted
+    assert tenant_counts(owner_sql, tenant_a.id, "punches", "exceptions", "idempotency_records") == (1, 1, 1)
+    punch_entries = owner_sql.execute(
+        "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'Punch'", (tenant_a.id,)).fetchone()
+    assert punch_entries == (1,)
+    assert (await verify_url(owner_url, tenant_a.id)).ok
