@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
@@ -234,3 +235,34 @@ async def test_a_retry_storm_of_one_punch_writes_it_once(
         "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'Punch'", (tenant_a.id,)).fetchone()
     assert punch_entries == (1,)
     assert (await verify_url(owner_url, tenant_a.id)).ok
+
+
+async def test_a_failing_audit_insert_writes_nothing_and_the_retry_writes_once(
+    app_client: tuple[object, httpx.AsyncClient], tenant_a: TenantFixture, owner_sql: psycopg.Connection,
+) -> None:
+    """The audit entry is in the write statement: when it cannot be written, neither is the
+    punch nor the key's record (a 500, counted as an audit failure), and the retry with the
+    same key writes the punch once."""
+    transport = httpx.ASGITransport(app=app_client[0], raise_app_exceptions=False)  # type: ignore[arg-type]
+    suffix = uuid.uuid4().hex[:8]
+    body = {"employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"}
+    failures = REGISTRY.get_sample_value("unifocus_audit_write_failures_total") or 0.0
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        api = Api(client)
+        owner_sql.execute(f"CREATE FUNCTION fail_punch_audit_{suffix}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                          "BEGIN RAISE EXCEPTION 'audit sink refused the entry'; END $$")
+        owner_sql.execute(f"CREATE TRIGGER zz_fail_punch_audit_{suffix} BEFORE INSERT ON audit_log FOR EACH ROW "
+                          f"WHEN (NEW.tenant_id = '{tenant_a.id}') EXECUTE FUNCTION fail_punch_audit_{suffix}()")
+        try:
+            r = await api.req("POST", "/api/punches", tenant_a.employee, key="k-audit", json=body)
+            assert r.status_code == 500 and "audit sink" not in r.text
+            assert tenant_counts(owner_sql, tenant_a.id, "punches", "idempotency_records", "audit_log") == (0, 0, 0)
+            assert (REGISTRY.get_sample_value("unifocus_audit_write_failures_total") or 0.0) == failures + 1
+        finally:
+            owner_sql.execute(f"DROP TRIGGER zz_fail_punch_audit_{suffix} ON audit_log")
+            owner_sql.execute(f"DROP FUNCTION fail_punch_audit_{suffix}()")
+        again = await api.req("POST", "/api/punches", tenant_a.employee, key="k-audit", json=body)
+        assert again.status_code == 201 and "idempotent-replayed" not in again.headers, again.text
+    # the punch (unscheduled: no schedule here) and its exception, each with its audit entry
+    assert tenant_counts(owner_sql, tenant_a.id, "punches", "exceptions", "idempotency_records",
+                         "audit_log") == (1, 1, 1, 2)

@@ -113,6 +113,8 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == STALE:
             return "stale"
+        if wtx.entries:
+            hooks.audit_failed()  # as the classic write counts a failed last statement
         raise
     if not written:
         return "key_taken"
