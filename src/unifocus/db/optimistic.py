@@ -58,7 +58,7 @@ async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteSta
     """Answer the request with the two-statement write, or with the classic one (`classic`
     is its prefetch) when that cannot be used; see the module's docstring."""
     fp = w.fingerprint() if w.key else b""
-    claim = Claim(w.request.method, w.request.url.path, w.key, fp, w.ttl_seconds()) if w.key else None
+    claim = w.claim(fp)
     async with w.db.connection() as conn:
         answered = await _attempt(w, conn, handler, read, write, claim, fp)
     if isinstance(answered, Response):

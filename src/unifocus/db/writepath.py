@@ -184,6 +184,12 @@ class WriteRequest:
         r = self.request
         return fingerprint(r.method, r.url.path, r.url.query, self.body)
 
+    def claim(self, fp: bytes) -> Claim | None:
+        """The idempotency claim of a keyed write (None without a key)."""
+        if self.key is None:
+            return None
+        return Claim(self.request.method, self.request.url.path, self.key, fp, self.ttl_seconds())
+
     def ttl_seconds(self) -> float:
         return self.settings.idempotency_ttl_hours * 3600
 
@@ -195,9 +201,7 @@ class WriteRequest:
         ttl = self.ttl_seconds()
         lock_ms = self.lock_ms() if self.key else None
         fp = self.fingerprint() if self.key else b""
-        claim = None
-        if self.key is not None:
-            claim = Claim(self.request.method, self.request.url.path, self.key, fp, ttl)
+        claim = self.claim(fp)
         kept: tuple[Caller, AppError] | None = None
         async with self.db.connection() as conn:
             tx = conn.transaction()

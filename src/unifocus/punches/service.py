@@ -3,6 +3,7 @@ exception engine in the punch's own transaction; only malformed input is refused
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -150,7 +151,7 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
     if tx.optimistic:
-        if engine.stale(ev):
+        if ev.stale:
             raise NeedsTransaction  # each withdrawal is an UPDATE ... RETURNING of its own
         tx.seen_version = data.get("version")
     created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)
@@ -181,14 +182,16 @@ async def _write_evaluated(
                  body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
     punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)
     tx.audit(AuditEntry("Punch", "created", punch_id, None, punch, employee_id=body.employee_id, punch_id=punch_id))
-    if deferred:  # counted once written: an optimistic attempt may be abandoned
-        rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False, insert=insert,
-                                      raised=lambda kind: tx.after_commit(lambda: hooks.exception_raised(kind)))
-        tx.after_commit(lambda: hooks.punches_created(source.value))
-    else:
-        rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
-        hooks.punches_created(source.value)
+    # Deferred writes are counted once written (an optimistic attempt may be abandoned).
+    count: Callable[[Callable[[], None]], None] = tx.after_commit if deferred else _now
+    rows = await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False, insert=insert,
+                                  raised=lambda kind: count(lambda: hooks.exception_raised(kind)))
+    count(lambda: hooks.punches_created(source.value))
     return {**punch, "exceptions": [engine.exception_json(r) for r in rows]}
+
+
+def _now(hook: Callable[[], None]) -> None:
+    hook()
 
 
 async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSource) -> Result:

@@ -130,6 +130,21 @@ class Evaluation:
         occ = self._occurrence_by_key.get((shift_id, shift_date))
         return occ is not None and self.zone_start <= occ.start < self.zone_end
 
+    @functools.cached_property
+    def stale(self) -> list[Any]:
+        """Pending exceptions of the zone whose cause is gone (approved and rejected ones are
+        never touched). Computed once: a punch's write asks before it reconciles."""
+        wanted = {(f.type, f.dedupe_key) for f in self.findings if self.in_zone(f)}
+        window_punches = {p.id for p in self.punches}
+        out = []
+        for row in self.existing:
+            zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
+            if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
+                if row["shift_id"] is not None and not self.occurrence_in_zone(row["shift_id"], row["shift_date"]):
+                    continue
+                out.append(row)
+        return out
+
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
             return self.occurrence_in_zone(finding.shift_id, finding.shift_date)
@@ -197,21 +212,6 @@ def exception_json(row: Any) -> dict[str, Any]:
     }
 
 
-def stale(ev: Evaluation) -> list[Any]:
-    """Pending exceptions of the zone whose cause is gone (approved and rejected ones are
-    never touched)."""
-    wanted = {(f.type, f.dedupe_key) for f in ev.findings if ev.in_zone(f)}
-    window_punches = {p.id for p in ev.punches}
-    out = []
-    for row in ev.existing:
-        zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
-        if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
-            if row["shift_id"] is not None and not ev.occurrence_in_zone(row["shift_id"], row["shift_date"]):
-                continue
-            out.append(row)
-    return out
-
-
 def missing(ev: Evaluation, *, include_time_based: bool) -> list[Finding]:
     """The zone's findings not stored yet."""
     have = {(r["type"], r["dedupe_key"]) for r in ev.existing}
@@ -231,7 +231,7 @@ async def reconcile(
     """Withdraw pending exceptions whose cause is gone, insert the findings not yet stored
     (`planned_rows`, with `insert`, default `conn.execute`). Approved and rejected ones are
     never touched. Returns the rows created; `raised` counts each (by type)."""
-    for row in stale(ev):
+    for row in ev.stale:
         await _withdraw(conn, row, audit)
     created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
     if created:
