@@ -99,7 +99,8 @@ def _uvicorn_run(uvicorn: Any, settings: Settings, host: str | None, port: int |
         log_level=settings.log_level.lower(),
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a response's header block and body sent together (httpserver.py)
+        http="unifocus.httpserver:CoalescingHttpToolsProtocol",
     )
 
 
