@@ -7,12 +7,12 @@ yet). On this service's 2-core reference machine a punch is ~1.5 ms of worker CP
 send on loopback also wakes the peer, which takes a core from a worker (bench/README.md,
 "Sixth session").
 
-`CoalescingTransport` holds what is written during one turn of the event loop and hands it
-to the real transport in one `writelines` (one `writev`) at the end of that turn. A plain
-response's start and body are sent in the same turn (neither `send` suspends), so they leave
-together. Nothing waits longer than one turn: a streamed response's header block, or a
-`100 Continue`, leaves as soon as the task that wrote it yields. `close()` and `write_eof()`
-send what is held first, so nothing written before them is lost.
+`CoalescingTransport` holds a write that comes alone and sends it with the next one: a plain
+response's header block leaves with its body, at once, in one `writelines` (one `writev`). A
+write that stays alone (a streamed response's header block while the app awaits its first
+chunk, a `100 Continue`) is sent at the end of the event-loop turn it was made in, so nothing
+waits longer than that. `close()` and `write_eof()` send what is held first, so nothing
+written before them is lost.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
-    """Wraps a stream transport; writes within one loop turn reach it as one `writelines`."""
+    """Wraps a stream transport; two writes in a row reach it as one `writelines`."""
 
     __slots__ = ("_transport", "_loop", "_held")
 
@@ -34,9 +34,12 @@ class CoalescingTransport:
         self._held: list[bytes] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._held:
-            self._loop.call_soon(self.flush)
+        if self._held:  # the pair is complete: both leave now
+            self._held.append(bytes(data))
+            self.flush()
+            return
         self._held.append(bytes(data))
+        self._loop.call_soon(self.flush)  # alone: at the latest when this turn ends
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
