@@ -26,11 +26,14 @@ from pathlib import Path
 # callbacks, transport writes): no Python frame of ours is on the stack.
 IDLE_LEAF = "Runner.run (asyncio/runners.py"
 # Innermost frames of a worker that wrote to a socket and lost its core (see above): a query to
-# PostgreSQL, or the response to the client (uvicorn's transport.write wakes wrk the same way).
+# PostgreSQL, or the response to the client (the transport's write wakes wrk the same way):
+# uvicorn's own writes (runs before 2026-11-30's sixth session), or the one `writelines` of
+# unifocus/httpserver.py that sends a response's header block and body together.
 WRITE_LEAVES = (
     "Connection._do_execute (asyncpg/connection.py:2069", "Connection.execute (asyncpg/connection.py:375",
     "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:524",
     "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:551",
+    "CoalescingTransport.flush (unifocus/httpserver.py:",
 )
 
 MARKERS = [
@@ -59,6 +62,7 @@ MARKERS = [
     ("  orjson / json", "json"),
     ("  uuid (parse, str, uuid4)", "uuid.py"),
     ("uvicorn HTTP response send (RequestResponseCycle.send)", "RequestResponseCycle.send"),
+    ("  of which the one writev of header block and body (httpserver.py)", "CoalescingTransport.flush"),
 ]
 
 
