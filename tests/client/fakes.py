@@ -85,8 +85,16 @@ class DropProxy:
             self.port = server.sockets[0].getsockname()[1]
             holder["server"] = server
             started.set()
-            async with server:
-                await server.serve_forever()
+            try:
+                async with server:
+                    await server.serve_forever()
+            finally:
+                # Relays of connections the client keeps open end here, on this loop: left
+                # pending, they would be collected after the loop is closed and fail then.
+                relays = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for relay in relays:
+                    relay.cancel()
+                await asyncio.gather(*relays, return_exceptions=True)
 
         thread = threading.Thread(target=lambda: loop.run_until_complete(_quiet(main())), daemon=True)
         thread.start()
@@ -96,6 +104,8 @@ class DropProxy:
         finally:
             loop.call_soon_threadsafe(holder["server"].close)
             thread.join(5)
+            if not thread.is_alive():
+                loop.close()
 
     @property
     def url(self) -> str:
