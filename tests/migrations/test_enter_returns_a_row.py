@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.migrations.conftest import migrated_to
 from tests.tenancy.seed import seed
 from unifocus.db.migrate import downgrade, upgrade
 from unifocus.db.urls import app_url
@@ -35,9 +36,7 @@ def store_answer(owner_url: str, tenant: uuid.UUID, key: str) -> None:
 
 
 def test_the_first_statement_answers_as_before(scratch_db: str) -> None:
-    settings = Settings(database_url=scratch_db)
-    runtime = app_url(settings, scratch_db)
-    upgrade(scratch_db, settings, "0008")
+    settings, runtime = migrated_to(scratch_db, "0008")
     with psycopg.connect(scratch_db, autocommit=True) as owner:
         a = seed(owner, uuid.uuid4())
 

@@ -12,11 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.migrations.conftest import migrated_to
 from tests.migrations.test_lean_executor_start import DAY, FROM, TO, add_punch_owned_exceptions, context
 from tests.tenancy.seed import seed
 from unifocus.db.migrate import downgrade, upgrade
-from unifocus.db.urls import app_url
-from unifocus.settings import Settings
 
 pytestmark = pytest.mark.tenants
 
@@ -52,9 +51,7 @@ def facts(runtime: str, tenant: uuid.UUID, employee: Any) -> dict[str, Any]:
 
 
 def test_the_window_reads_answer_as_before(scratch_db: str) -> None:
-    settings = Settings(database_url=scratch_db)
-    runtime = app_url(settings, scratch_db)
-    upgrade(scratch_db, settings, "0010")
+    settings, runtime = migrated_to(scratch_db, "0010")
     with psycopg.connect(scratch_db, autocommit=True) as owner:
         a = seed(owner, uuid.uuid4())
         employee = uuid.UUID(str(a["employee"]))
