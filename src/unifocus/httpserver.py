@@ -3,8 +3,8 @@
 uvicorn writes a response's status line and headers to the socket when the app sends
 `http.response.start`, and the body when it sends `http.response.body`: two `send` syscalls
 for every response, and the client is woken twice (once for a header block it cannot use
-yet). On this service's 2-core reference machine a punch is ~1.5 ms of worker CPU, and every
-send on loopback also wakes the peer, which takes a core from a worker (bench/README.md,
+yet). On this service's 2-core reference machine a punch is ~1.5-2 ms of worker CPU, and
+every send on loopback also wakes the peer, which takes a core from a worker (bench/README.md,
 "Sixth session").
 
 `CoalescingTransport` holds a write that comes alone and sends it with the next one: a plain
