@@ -15,8 +15,8 @@ index (the comparison keeps the tenant-wide (tenant, ts) index out). Both reads 
 get it: the punches, and the punch-owned half of the exceptions.
 
 Measured (bench/README.md, "Sixth session"): `SELECT unifocus_read_punch(...)` alone under
-pgbench, 16 clients on a kept bench database, 0010 and this body alternated 3 x 8 s: 442-483
-against 484-533 us of PostgreSQL CPU per read (-6 to -10%, lower in all three pairs).
+pgbench, 16 clients on a kept bench database, 0010 and 0011 alternated 6 x 8 s: 474 against
+519 us of PostgreSQL CPU per read on average (-9%, lower in 5 of the 6 pairs).
 """
 
 from __future__ import annotations
