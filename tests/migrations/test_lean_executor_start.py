@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from tests.migrations.conftest import migrated_to
 from tests.tenancy.seed import SEEDED_TABLES, seed
 from unifocus.db.migrate import downgrade, upgrade
 from unifocus.db.urls import app_url
@@ -75,9 +76,7 @@ def policies_with_subselects(owner: psycopg.Connection) -> int:
 
 
 def test_the_lean_functions_and_policies_answer_as_before(scratch_db: str) -> None:
-    settings = Settings(database_url=scratch_db)
-    runtime = app_url(settings, scratch_db)
-    upgrade(scratch_db, settings, "0007")
+    settings, runtime = migrated_to(scratch_db, "0007")
     with psycopg.connect(scratch_db, autocommit=True) as owner:
         a, b = seed(owner, uuid.uuid4()), seed(owner, uuid.uuid4())
         add_punch_owned_exceptions(owner, a.tenant, a["employee"], a["punch"])

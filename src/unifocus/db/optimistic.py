@@ -32,17 +32,20 @@ from typing import Any
 import asyncpg
 from starlette.responses import Response
 
-from unifocus.auth.context import Claim, Prefetch, enter
+from unifocus.auth.context import Claim, Prefetch
 from unifocus.db.writepath import (
     Handler,
     NeedsTransaction,
     Result,
     WriteRequest,
     WriteTx,
+    count_failed_audit,
+    key_in_flight,
+    lock_refusal,
     respond,
     stored_headers,
 )
-from unifocus.errors import AppError, IdempotencyInProgress, ServiceUnavailable
+from unifocus.errors import AppError
 from unifocus.observability import hooks
 
 STALE = "UF001"  # unifocus_write_punch: the facts changed since they were read
@@ -70,10 +73,8 @@ async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteSta
 async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, read: Prefetch,
                    write: WriteStatement, claim: Claim | None, fp: bytes) -> Response | str:
     """The answer, or why the classic write must give it."""
-    entered = await enter(conn, w.identity, w.request_id, w.min_role, None, claim, read)
-    w.auth_counted = True
+    entered = await w.identify(conn, None, claim, read)
     caller = entered.caller
-    w.request.state.user_id = str(caller.user_id)
     if entered.claimed is False:
         early = w.answer_duplicate(entered.stored, fp)
         if early is None:
@@ -100,21 +101,16 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
         # lock_timeout: on the key (the original is still in flight), else on a row or chain.
         # The error's context names the statement that waited.
         if "INSERT INTO idempotency_records" in (getattr(exc, "context", None) or ""):
-            hooks.idempotency_lookup("in_progress")
-            raise IdempotencyInProgress(
-                "A request with this Idempotency-Key is still in progress; retry shortly.",
-                headers={"Retry-After": "1"},
-            ) from exc
-        raise ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1) from exc
+            raise key_in_flight() from exc
+        raise lock_refusal(exc) from exc
     except asyncpg.exceptions.DeadlockDetectedError as exc:
-        raise ServiceUnavailable("The write conflicted with another; retry.", retry_after=1) from exc
+        raise lock_refusal(exc) from exc
     except asyncpg.exceptions.UniqueViolationError:
         return "conflict"  # e.g. the same device punch stored meanwhile: the classic write finds it
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == STALE:
             return "stale"
-        if wtx.entries:
-            hooks.audit_failed()  # as the classic write counts a failed last statement
+        count_failed_audit(wtx, exc)
         raise
     if not written:
         return "key_taken"

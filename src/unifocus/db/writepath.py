@@ -155,6 +155,27 @@ def stored_headers(result: Result, body: bytes) -> dict[str, str]:
     return headers
 
 
+def key_in_flight() -> IdempotencyInProgress:
+    """The answer when a key's claim could not be taken in time: its original still holds it."""
+    hooks.idempotency_lookup("in_progress")
+    return IdempotencyInProgress("A request with this Idempotency-Key is still in progress; retry shortly.",
+                                 headers={"Retry-After": "1"})
+
+
+def lock_refusal(exc: asyncpg.PostgresError) -> ServiceUnavailable:
+    """The answer when a write waited too long for a row or chain lock, or deadlocked."""
+    if isinstance(exc, asyncpg.exceptions.DeadlockDetectedError):
+        return ServiceUnavailable("The write conflicted with another; retry.", retry_after=1)
+    return ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1)
+
+
+def count_failed_audit(wtx: WriteTx, exc: BaseException) -> None:
+    """A statement carrying audit entries failed: counted, unless the database was unreachable
+    (that is a 503 and counted as such)."""
+    if wtx.entries and not isinstance(exc, UNAVAILABLE):
+        hooks.audit_failed()
+
+
 class WriteRequest:
     """FastAPI dependency object for write routes (see `writer`)."""
 
@@ -208,9 +229,8 @@ class WriteRequest:
             await tx.start()
             committed = False
             try:
-                entered = await self._enter(conn, lock_ms, claim, prefetch)
+                entered = await self.identify(conn, lock_ms, claim, prefetch)
                 caller = entered.caller
-                self.request.state.user_id = str(caller.user_id)
                 if entered.claimed is False:
                     early = self.answer_duplicate(entered.stored, fp)
                     if early is not None:
@@ -238,11 +258,9 @@ class WriteRequest:
                     hooks.audit_written(len(wtx.entries))
                     wtx.run_committed_hooks()
                     return respond(result.status, body, headers)
-            except asyncpg.exceptions.LockNotAvailableError as exc:
-                # lock_timeout outside the claim: a row or chain lock held too long.
-                raise ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1) from exc
-            except asyncpg.exceptions.DeadlockDetectedError as exc:
-                raise ServiceUnavailable("The write conflicted with another; retry.", retry_after=1) from exc
+            except (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError) as exc:
+                # lock_timeout outside the claim (a row or chain lock held too long), or a deadlock
+                raise lock_refusal(exc) from exc
             except UNAVAILABLE:
                 discard(conn)  # hung or broken: no rollback round trip, 503 within the bound
                 raise
@@ -257,27 +275,26 @@ class WriteRequest:
         assert kept is not None
         return await self._store_domain_error(kept[0], fp, ttl, kept[1])
 
-    async def _enter(
+    async def identify(
         self, conn: asyncpg.Connection, lock_ms: int | None, claim: Claim | None, prefetch: Prefetch | None
     ) -> Entered:
         """Tenant, caller, (for a keyed write) the claim and the route's prefetch, in one
-        round trip."""
+        round trip. The caller is recorded on the request, and counted once per request (a
+        two-statement write that falls back identifies again)."""
         try:
-            return await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch,
-                               count=not self.auth_counted)
+            entered = await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch,
+                                  count=not self.auth_counted)
         except asyncpg.exceptions.LockNotAvailableError as exc:
-            # The original holds the key's row: it is still in flight.
-            hooks.idempotency_lookup("in_progress")
-            raise IdempotencyInProgress(
-                "A request with this Idempotency-Key is still in progress; retry shortly.",
-                headers={"Retry-After": "1"},
-            ) from exc
+            raise key_in_flight() from exc  # the original holds the key's row
         except UNAVAILABLE:
             raise
         except asyncpg.PostgresError:
             if claim is not None:
                 hooks.idempotency_lookup("error")
             raise
+        self.auth_counted = True
+        self.request.state.user_id = str(entered.caller.user_id)
+        return entered
 
     def answer_duplicate(self, row: Any, fp: bytes) -> Response | None:
         """The answer for a duplicate of a stored request (None: run it anyway, only when
@@ -316,11 +333,8 @@ class WriteRequest:
         sql = compose_finish(tuple((q, len(a)) for q, a in wtx.deferred), bool(wtx.entries), self.key is not None)
         try:
             await conn.execute(sql, *args)
-        except UNAVAILABLE:
-            raise
-        except Exception:
-            if wtx.entries:
-                hooks.audit_failed()
+        except Exception as exc:
+            count_failed_audit(wtx, exc)
             raise
 
     async def _store_domain_error(self, caller: Caller, fp: bytes, ttl: float, exc: AppError) -> Response:
