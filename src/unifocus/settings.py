@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # they still hold) instead of a four-round-trip transaction; falls back to the
     # transaction whenever the optimistic write cannot be used (punches/optimistic.py).
     optimistic_punch_write: bool = True
+    # Group commit (db/groupcommit.py): punch writes of one tenant that become ready while
+    # another is in flight are written together, up to this many in one statement; 1 sends
+    # every write alone.
+    group_commit_max_items: int = Field(default=32, ge=1, le=500)
 
     # --- observability --------------------------------------------------------------------
     metrics_token: str | None = None

@@ -23,6 +23,7 @@ from tests.faults.support import running_app
 from tests.idempotency.test_concurrency import check_storm
 from tests.punches.test_punches import MONDAY, punch, schedule
 from unifocus.audit.verify import verify_url
+from unifocus.observability.metrics import PUNCH_WRITE_OUTCOMES
 from unifocus.punches import service
 from unifocus.settings import Settings
 
@@ -31,7 +32,7 @@ CLOCK_OUT = f"{MONDAY}T17:00:00-05:00"
 
 def outcomes() -> dict[str, float]:
     return {o: REGISTRY.get_sample_value("unifocus_punch_writes_total", {"outcome": o}) or 0.0
-            for o in ("written", "replayed", "stale", "key_taken", "withdrawals", "domain_error")}
+            for o in PUNCH_WRITE_OUTCOMES}
 
 
 def moved(before: dict[str, float]) -> dict[str, float]:

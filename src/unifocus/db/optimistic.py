@@ -26,13 +26,15 @@ read from the database on this request, the tenant set inside each statement.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from starlette.responses import Response
 
 from unifocus.auth.context import Claim, Prefetch
+from unifocus.db.groupcommit import Many, One
 from unifocus.db.writepath import (
     Handler,
     NeedsTransaction,
@@ -56,14 +58,24 @@ WriteStatement = Callable[[WriteTx, Claim | None, str | None, Result, dict[str, 
                           tuple[str, tuple[Any, ...]] | None]
 
 
+@dataclass(frozen=True)
+class Grouped:
+    """How the write statement may share one statement with other requests' (group commit,
+    `db/groupcommit.py`): the lane of its arguments, and the statements for one and many."""
+
+    lane: Callable[[tuple[Any, ...]], Hashable]
+    one: One
+    many: Many
+
+
 async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteStatement,
-              classic: Prefetch) -> Response:
+              classic: Prefetch, grouped: Grouped | None = None) -> Response:
     """Answer the request with the two-statement write, or with the classic one (`classic`
     is its prefetch) when that cannot be used; see the module's docstring."""
     fp = w.fingerprint() if w.key else b""
     claim = w.claim(fp)
     async with w.db.connection() as conn:
-        answered = await _attempt(w, conn, handler, read, write, claim, fp)
+        answered = await _attempt(w, conn, handler, read, write, claim, fp, grouped)
     if isinstance(answered, Response):
         return answered
     hooks.punch_write(answered)
@@ -71,7 +83,7 @@ async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteSta
 
 
 async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, read: Prefetch,
-                   write: WriteStatement, claim: Claim | None, fp: bytes) -> Response | str:
+                   write: WriteStatement, claim: Claim | None, fp: bytes, grouped: Grouped | None) -> Response | str:
     """The answer, or why the classic write must give it."""
     entered = await w.identify(conn, None, claim, read)
     caller = entered.caller
@@ -96,7 +108,10 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
         return "no_write"
     try:
         sql, args = statement
-        written = await conn.fetchval(sql, *args)
+        if grouped is None:
+            outcome = "written" if await conn.fetchval(sql, *args) else "key_taken"
+        else:
+            outcome = await w.db.group_commit.write(grouped.lane(args), conn, args, grouped.one, grouped.many)
     except asyncpg.exceptions.LockNotAvailableError as exc:
         # lock_timeout: on the key (the original is still in flight), else on a row or chain.
         # The error's context names the statement that waited.
@@ -112,8 +127,8 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
             return "stale"
         count_failed_audit(wtx, exc)
         raise
-    if not written:
-        return "key_taken"
+    if outcome != "written":
+        return outcome  # key_taken, stale or group_failed (the whole group rolled back)
     if w.key:
         hooks.idempotency_lookup("miss")
     hooks.audit_written(len(wtx.entries))

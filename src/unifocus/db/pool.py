@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from unifocus.db.groupcommit import GroupCommit
 from unifocus.errors import ServiceUnavailable
 from unifocus.settings import Settings
 
@@ -44,6 +45,7 @@ class Database:
         self.url = url
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
+        self.group_commit = GroupCommit(settings.group_commit_max_items, UNAVAILABLE)
 
     async def open(self) -> None:
         # min_size=0: the service starts (and /health answers) even while the database is

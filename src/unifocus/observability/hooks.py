@@ -35,6 +35,11 @@ def punch_write(outcome: str) -> None:
     m.PUNCH_WRITES.labels(outcome=outcome).inc()
 
 
+def write_group(items: int) -> None:
+    m.WRITE_GROUPS.inc()
+    m.WRITE_GROUP_ITEMS.inc(items)
+
+
 def exception_raised(kind: str) -> None:
     m.EXCEPTIONS_RAISED.labels(type=kind).inc()
 

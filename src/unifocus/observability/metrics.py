@@ -54,6 +54,8 @@ __all__ = [
     "RATE_LIMIT_REJECTIONS",
     "READINESS_CHECK",
     "TENANT_SCOPE_VIOLATIONS",
+    "WRITE_GROUPS",
+    "WRITE_GROUP_ITEMS",
     "mark_process_dead",
     "multiprocess_enabled",
     "render_metrics",
@@ -74,7 +76,7 @@ IDEMPOTENCY_OUTCOMES = ("hit", "miss", "mismatch", "in_progress", "error")
 # How a POST /api/punches was answered by the two-statement write (punches/optimistic.py):
 # "written" or "replayed" by it, or which reason sent it to the classic transaction.
 PUNCH_WRITE_OUTCOMES = ("written", "replayed", "stale", "key_taken", "conflict", "withdrawals",
-                        "domain_error", "no_write")
+                        "domain_error", "no_write", "group_failed")
 RATE_LIMIT_SCOPES = ("user", "tenant")
 READINESS_CHECKS = ("database", "redis", "migrations")
 JOB_RESULTS = ("success", "failure")
@@ -154,6 +156,15 @@ PUNCH_WRITES = Counter(
     "Single punches by how the two-statement write ended: " + ", ".join(PUNCH_WRITE_OUTCOMES)
     + " (every outcome but written and replayed fell back to the classic transaction).",
     ["outcome"],
+)
+WRITE_GROUPS = Counter(
+    "unifocus_write_groups_total",
+    "Statements that wrote several punches at once (group commit: writes that became ready "
+    "while another of their tenant was in flight); a write sent alone is not counted.",
+)
+WRITE_GROUP_ITEMS = Counter(
+    "unifocus_write_group_items_total",
+    "Punch writes sent in those statements (divided by unifocus_write_groups_total: the mean group).",
 )
 IDEMPOTENCY_LOOKUPS = Counter(
     "unifocus_idempotency_lookups_total",

@@ -12,7 +12,7 @@ from unifocus.db.writepath import NOT_READ, Result, WriteRequest, WriteTx, write
 from unifocus.errors import Forbidden
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
-from unifocus.punches import batch, service
+from unifocus.punches import batch, group_write, service
 from unifocus.punches.schemas import (
     BatchRequest,
     BatchResponse,
@@ -24,6 +24,9 @@ from unifocus.punches.schemas import (
 from unifocus.schemas import Instant
 
 router = APIRouter(prefix="/api", tags=["punches"])
+
+# A single punch's write may share a statement with other requests' (group commit).
+GROUPED = optimistic.Grouped(group_write.lane, group_write.write_one, group_write.write_many)
 
 
 def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
@@ -54,7 +57,7 @@ async def create(body: PunchCreate, w: WriteRequest) -> Response:
 
     if w.settings.optimistic_punch_write:
         return await optimistic.run(w, run, service.read_ahead(body), service.write_statement,
-                                    service.prefetch(body))
+                                    service.prefetch(body), GROUPED)
     return await w.run(run, service.prefetch(body))
 
 
