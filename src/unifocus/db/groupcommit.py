@@ -103,7 +103,10 @@ class GroupCommit:
             else:
                 hooks.write_group(len(batch))
                 try:
-                    outcomes = await many(conn, [w.item for w in batch])
+                    answered = await many(conn, [w.item for w in batch])
+                    if len(answered) != len(batch):
+                        raise RuntimeError(f"a group of {len(batch)} writes answered {len(answered)} outcomes")
+                    outcomes = answered
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, self.unavailable):
                         raise
