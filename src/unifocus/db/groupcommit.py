@@ -73,6 +73,8 @@ class GroupCommit:
         return sum(len(state.waiting) for state in self._lanes.values())
 
     async def write(self, lane: Hashable, conn: asyncpg.Connection, item: Any, one: One, many: Many) -> str:
+        """Send `item` on `conn` at once if its lane is idle, else with the group that forms
+        behind the write in flight (perhaps on another request's connection)."""
         if self.max_items == 1:
             return await one(conn, item)
         state = self._lanes.get(lane)

@@ -61,7 +61,9 @@ WriteStatement = Callable[[WriteTx, Claim | None, str | None, Result, dict[str, 
 @dataclass(frozen=True)
 class Grouped:
     """How the write statement may share one statement with other requests' (group commit,
-    `db/groupcommit.py`): the lane of its arguments, and the statements for one and many."""
+    `db/groupcommit.py`). The item is the write statement's arguments; `lane` says which
+    items may share, `one` sends an item alone (the same statement as the write's), `many`
+    sends several."""
 
     lane: Callable[[tuple[Any, ...]], Hashable]
     one: One

@@ -73,7 +73,7 @@ DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 # Allowed label values (documentation for callers; enforced nowhere, kept small on purpose).
 AUTH_RESULTS = ("success", "invalid_token", "expired", "unknown_user", "inactive", "forbidden")
 IDEMPOTENCY_OUTCOMES = ("hit", "miss", "mismatch", "in_progress", "error")
-# How a POST /api/punches was answered by the two-statement write (punches/optimistic.py):
+# How a POST /api/punches was answered by the two-statement write (db/optimistic.py):
 # "written" or "replayed" by it, or which reason sent it to the classic transaction.
 PUNCH_WRITE_OUTCOMES = ("written", "replayed", "stale", "key_taken", "conflict", "withdrawals",
                         "domain_error", "no_write", "group_failed")
@@ -159,7 +159,7 @@ PUNCH_WRITES = Counter(
 )
 WRITE_GROUPS = Counter(
     "unifocus_write_groups_total",
-    "Statements that wrote several punches at once (group commit: writes that became ready "
+    "Statements sent with several punch writes at once (group commit: writes that became ready "
     "while another of their tenant was in flight); a write sent alone is not counted.",
 )
 WRITE_GROUP_ITEMS = Counter(
