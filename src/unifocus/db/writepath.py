@@ -171,8 +171,9 @@ def lock_refusal(exc: asyncpg.PostgresError) -> ServiceUnavailable:
 
 def count_failed_audit(wtx: WriteTx, exc: BaseException) -> None:
     """A statement carrying audit entries failed: counted, unless the database was unreachable
-    (that is a 503 and counted as such)."""
-    if wtx.entries and not isinstance(exc, UNAVAILABLE):
+    (that is a 503 and counted as such) or a row of the change itself broke a unique index
+    (the write's conflict, answered by the route; the audit sink did not fail)."""
+    if wtx.entries and not isinstance(exc, (*UNAVAILABLE, asyncpg.exceptions.UniqueViolationError)):
         hooks.audit_failed()
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
@@ -24,6 +25,8 @@ from unifocus.punches.schemas import (
 from unifocus.schemas import Instant
 
 router = APIRouter(prefix="/api", tags=["punches"])
+
+DEVICE_PUNCH_INDEX = "punches_tenant_device_client"  # unique (tenant, device, clientPunchId): 0001
 
 # A single punch's write may share a statement with other requests' (group commit).
 GROUPED = optimistic.Grouped(group_write.lane, group_write.write_one, group_write.write_many)
@@ -55,10 +58,21 @@ async def create(body: PunchCreate, w: WriteRequest) -> Response:
             return await service.record_step_by_step(tx, body, source)
         return await service.record_prefetched(tx, body, source)
 
-    if w.settings.optimistic_punch_write:
-        return await optimistic.run(w, run, service.read_ahead(body), service.write_statement,
-                                    service.prefetch(body), GROUPED)
-    return await w.run(run, service.prefetch(body))
+    async def write() -> Response:
+        if w.settings.optimistic_punch_write:
+            return await optimistic.run(w, run, service.read_ahead(body), service.write_statement,
+                                        service.prefetch(body), GROUPED)
+        return await w.run(run, service.prefetch(body))
+
+    try:
+        return await write()
+    except asyncpg.exceptions.UniqueViolationError as exc:
+        if exc.constraint_name != DEVICE_PUNCH_INDEX:
+            raise
+        # The same device punch (device + clientPunchId) stored by a concurrent request for
+        # another employee: the employee lock orders one employee's writes, not a device's.
+        # Nothing of this attempt was committed; run again, and the repeat is found (200).
+        return await write()
 
 
 @router.post("/punches/batch", response_model=BatchResponse, responses=errors(write=True))
