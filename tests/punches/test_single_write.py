@@ -76,6 +76,38 @@ async def test_a_device_repeat_answers_the_stored_punch_and_writes_nothing(
     assert counts(owner_sql, tenant_a.id)[0] == before[0] + 1
 
 
+async def test_a_device_repeat_of_another_employees_punch_shows_nothing_of_it(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A manager stored a kiosk's punch `cp-1` for another employee. The tenant's employee
+    reuses that device and id for their own punch: the single punch (both write paths) answers
+    409 and the batch item `duplicate` without the punch; neither answer carries the other
+    employee's punch, and nothing is written. A manager's repeat still answers it (staff see
+    every employee)."""
+    other = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "K", "lastName": "Iosk"})
+    kiosk = {"device": "kiosk-1", "clientPunchId": "cp-1", "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"}
+    stored = await api.req("POST", "/api/punches", tenant_a.manager, json={**kiosk, "employeeId": other.json()["id"]})
+    assert stored.status_code == 201, stored.text
+    secret = stored.json()["id"]
+    mine = {**kiosk, "employeeId": str(tenant_a.employee_id)}
+    before = counts(owner_sql, tenant_a.id)
+    classic = make_settings(owner_url, tmp_path_factory.mktemp("classic"), optimistic_punch_write=False)
+    async with running_app(classic) as (_app, client):
+        answers = [await api.req("POST", "/api/punches", tenant_a.employee, json=mine),
+                   await api.req("POST", "/api/punches", tenant_a.employee, key="k-kiosk", json=mine),
+                   await Api(client).req("POST", "/api/punches", tenant_a.employee, json=mine)]
+    for r in answers:
+        assert r.status_code == 409, r.text
+        assert secret not in r.text and other.json()["id"] not in r.text
+    batch = await api.req("POST", "/api/punches/batch", tenant_a.employee, json={"punches": [mine]})
+    assert batch.status_code == 200 and batch.json()["results"][0]["status"] == "duplicate"
+    assert batch.json()["results"][0].get("punch") is None and secret not in batch.text
+    assert counts(owner_sql, tenant_a.id)[:3] == before[:3]
+    staff = await api.req("POST", "/api/punches", tenant_a.manager, json=mine)
+    assert staff.status_code == 200 and staff.json()["id"] == secret
+
+
 async def test_refusals_change_nothing(
     api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, owner_sql: psycopg.Connection
 ) -> None:

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 from unifocus.db.writepath import WriteTx
 from unifocus.errors import AppError
 from unifocus.punches import service
-from unifocus.punches.schemas import BatchItem, BatchResult, BatchStatus, PunchCreate, PunchCreated, PunchSource
+from unifocus.punches.schemas import (
+    BatchItem,
+    BatchResult,
+    BatchStatus,
+    Punch,
+    PunchCreate,
+    PunchCreated,
+    PunchSource,
+)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -21,6 +29,13 @@ def _validation_message(exc: ValidationError) -> str:
 
 async def record_batch(tx: WriteTx, items: list[BatchItem | dict[str, Any]]) -> list[BatchResult]:
     return [await _one(tx, raw) for raw in items]
+
+
+def _duplicate(tx: WriteTx, item: BatchItem, stored: Punch | None) -> BatchResult:
+    """An item already stored: the stored punch, unless it is of an employee the caller may
+    not see (then the item is still a duplicate, but nothing of that punch is shown)."""
+    shown = stored if stored is not None and tx.caller.sees_employee(stored.employee_id) else None
+    return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.duplicate, punch=shown)
 
 
 async def _one(tx: WriteTx, raw: Any) -> BatchResult:
@@ -39,7 +54,7 @@ async def _one(tx: WriteTx, raw: Any) -> BatchResult:
                            error="employees may punch only for their own employee record")
     existing = await service.find_by_client_id(tx, item.device, item.client_punch_id)
     if existing is not None:
-        return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.duplicate, punch=existing)
+        return _duplicate(tx, item, existing)
     body = PunchCreate(employee_id=item.employee_id, type=item.type, timestamp=item.timestamp,
                        device=item.device, client_punch_id=item.client_punch_id)
     source = PunchSource.device if item.device else PunchSource.api
@@ -52,8 +67,7 @@ async def _one(tx: WriteTx, raw: Any) -> BatchResult:
         # The same device + clientPunchId committed by a concurrent batch meanwhile.
         await savepoint.rollback()
         del tx.entries[audit_mark:]
-        dup = await service.find_by_client_id(tx, item.device, item.client_punch_id)
-        return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.duplicate, punch=dup)
+        return _duplicate(tx, item, await service.find_by_client_id(tx, item.device, item.client_punch_id))
     except AppError as exc:
         await savepoint.rollback()
         del tx.entries[audit_mark:]

@@ -42,8 +42,8 @@ def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
 async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
     """Record a punch. Out-of-sequence punches are accepted and flagged; the answer lists the
     exceptions the punch raised. Employees punch only for themselves (403). A repeated
-    `device` + `clientPunchId` answers 200 with the stored punch. More than 5 minutes in the
-    future: 422."""
+    `device` + `clientPunchId` answers 200 with the stored punch (409 to an employee when it
+    is another employee's). More than 5 minutes in the future: 422."""
     return await create(body, w)
 
 

@@ -55,6 +55,15 @@ async def find_by_client_id(tx: WriteTx, device: str | None, client_punch_id: st
     return to_punch(guard(tx.caller, row)) if row else None
 
 
+def shown_repeat(caller: Caller, stored: Punch) -> Punch:
+    """A device's repeat (same device and clientPunchId) answers the punch stored for it, but
+    only to a caller who may see that punch's employee: an employee whose device reuses an id
+    stored for someone else gets 409, and learns nothing of that punch."""
+    if not caller.sees_employee(stored.employee_id):
+        raise Conflict("This device and clientPunchId already name a punch of another employee.")
+    return stored
+
+
 def _checked_instant(body: PunchCreate) -> datetime:
     """The punch's instant in UTC; 422 when it is more than 5 minutes in the future."""
     ts = body.timestamp.astimezone(UTC)
@@ -142,7 +151,7 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     data = orjson.loads(tx.prefetched) if tx.prefetched is not None else {}
     existing = data.get("existing")
     if existing:
-        stored = to_punch(guard(tx.caller, _stored_punch(existing)))
+        stored = shown_repeat(tx.caller, to_punch(guard(tx.caller, _stored_punch(existing))))
         return Result(200, stored, f"/api/punches/{stored.id}")
     ts = _checked_instant(body)
     if "timezone" not in data:
@@ -200,6 +209,7 @@ async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSourc
     if body.client_punch_id:
         existing = await find_by_client_id(tx, body.device, body.client_punch_id)
         if existing is not None:
+            existing = shown_repeat(tx.caller, existing)
             return Result(200, existing, f"/api/punches/{existing.id}")
     punch = await record(tx, body, source)
     return Result(201, punch, f"/api/punches/{punch['id']}")
