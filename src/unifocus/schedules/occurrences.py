@@ -27,10 +27,17 @@ class WeeklyShift:
     day_of_week: int  # ISO: 1 = Monday .. 7 = Sunday
     start_time: time
     end_time: time
+    # Hashed on every cached `occurrence_of` lookup (a dozen per punch): computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.day_of_week <= 7:
             raise ValueError(f"day_of_week must be 1..7 (ISO), got {self.day_of_week}")
+        object.__setattr__(self, "_hash", hash((self.id, self.schedule_id, self.day_of_week, self.start_time,
+                                                 self.end_time)))
+
+    def __hash__(self) -> int:  # the fields `==` compares, hashed once
+        return self._hash
 
     @property
     def overnight(self) -> bool:

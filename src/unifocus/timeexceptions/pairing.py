@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from unifocus.schedules.occurrences import Occurrence
@@ -117,7 +117,8 @@ def attribute(
 def sort_punches(punches: Iterable[PunchFact]) -> list[PunchFact]:
     """Non-voided punches in evaluation order (time, then closers first, then id)."""
     live = (p for p in punches if not p.voided)
-    return sorted(live, key=lambda p: (p.timestamp.astimezone(UTC), _TIE_RANK[p.type], str(p.id)))
+    # Aware datetimes compare as instants; a UUID's int orders as its fixed-width hex does.
+    return sorted(live, key=lambda p: (p.timestamp, _TIE_RANK[p.type], p.id.int))
 
 
 def pair_punches(
