@@ -91,7 +91,9 @@ class GroupCommit:
                 raise
             if not isinstance(got, _Lead):
                 return str(got)
-            batch = got.batch
+            # Taken out of the future's result: waiter -> future -> _Lead -> batch -> waiter
+            # would otherwise be a reference cycle, left for the cyclic GC, per group.
+            batch, got.batch = got.batch, []
         return await self._lead(lane, conn, batch, one, many)
 
     async def _lead(self, lane: Hashable, conn: asyncpg.Connection, batch: list[_Waiter], one: One,
