@@ -43,23 +43,36 @@ class Gate:
         self.groups: list[int] = []
         self.before_release: list[Callable[[], None]] = []  # run once everything has queued
 
-    async def one(self, conn: Any, args: tuple[Any, ...]) -> str:
-        if not self.held.is_set():
-            self.held.set()
-            await self.release.wait()
-        return await group_write.write_one(conn, args)
+    def wrap(self, alone: Any) -> Any:
+        async def one(conn: Any, statement: Any) -> str:
+            if not self.held.is_set():
+                self.held.set()
+                await self.release.wait()
+            return str(await alone(conn, statement))
+        return one
 
-    async def many(self, conn: Any, items: list[tuple[Any, ...]]) -> list[str]:
-        self.groups.append(len(items))
-        return await group_write.write_many(conn, items)
+    async def many(self, conn: Any, statements: list[Any]) -> list[str]:
+        self.groups.append(len(statements))
+        return await group_write.write_many(conn, statements)
 
 
 @pytest.fixture()
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     g = Gate()
-    monkeypatch.setattr(routes, "GROUPED", optimistic.Grouped(group_write.lane, g.one, g.many))
+    monkeypatch.setattr(optimistic, "_alone", g.wrap(optimistic._alone))
+    monkeypatch.setattr(routes, "GROUPED", optimistic.Grouped(group_write.lane, g.many))
     yield g
     g.release.set()
+
+
+async def until_queued(app: Any, n: int) -> None:
+    """Wait until `n` writes queue behind the write in flight."""
+    commit: GroupCommit = app.state.db.group_commit
+    for _ in range(1000):
+        if commit.queued() == n:
+            break
+        await asyncio.sleep(0.01)
+    assert commit.queued() == n
 
 
 async def grouped(app: Any, gate: Gate, first: Any, rest: list[Any]) -> list[httpx.Response]:
@@ -68,12 +81,7 @@ async def grouped(app: Any, gate: Gate, first: Any, rest: list[Any]) -> list[htt
     head = asyncio.ensure_future(first)
     await asyncio.wait_for(gate.held.wait(), 10)
     tail = [asyncio.ensure_future(r) for r in rest]
-    commit: GroupCommit = app.state.db.group_commit
-    for _ in range(1000):
-        if commit.queued() == len(rest):
-            break
-        await asyncio.sleep(0.01)
-    assert commit.queued() == len(rest)
+    await until_queued(app, len(rest))
     for step in gate.before_release:
         step()
     gate.release.set()
@@ -251,14 +259,10 @@ async def test_another_tenants_write_never_waits_for_a_group_nor_joins_it(
     then goes with A's only."""
     a = await employees(api, tenant_a, 2)
     b = await employees(api, tenant_b, 1)
-    commit: GroupCommit = app_client[0].state.db.group_commit
     held = asyncio.ensure_future(clock(api, tenant_a, a[0], "clock_in", "09:00:00", key="t-a0"))
     await asyncio.wait_for(gate.held.wait(), 10)
     queued = asyncio.ensure_future(clock(api, tenant_a, a[1], "clock_in", "09:00:00", key="t-a1"))
-    for _ in range(1000):
-        if commit.queued() == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until_queued(app_client[0], 1)
     other = await asyncio.wait_for(clock(api, tenant_b, b[0], "clock_in", "09:00:00", key="t-b0"), 10)
     assert other.status_code == 201 and not held.done() and not queued.done()
     gate.release.set()

@@ -45,9 +45,9 @@ class _Waiter:
 
 @dataclass
 class _Lead:
-    """Set on the future of the waiter that sends the next group (it is `batch[0]`)."""
+    """Set on the future of the waiter that sends the next group: the others of its group."""
 
-    batch: list[_Waiter]
+    followers: list[_Waiter]
 
 
 @dataclass
@@ -80,41 +80,38 @@ class GroupCommit:
         state = self._lanes.get(lane)
         if state is None:
             self._lanes[lane] = _Lane()
-            batch = [_Waiter(item, asyncio.get_running_loop().create_future())]
-        else:
-            waiter = _Waiter(item, asyncio.get_running_loop().create_future())
-            state.waiting.append(waiter)
-            try:
-                got = await waiter.future
-            except asyncio.CancelledError:
-                self._abandon(lane, state, waiter)
-                raise
-            if not isinstance(got, _Lead):
-                return str(got)
-            # Taken out of the future's result: waiter -> future -> _Lead -> batch -> waiter
-            # would otherwise be a reference cycle, left for the cyclic GC, per group.
-            batch, got.batch = got.batch, []
-        return await self._lead(lane, conn, batch, one, many)
+            return await self._lead(lane, conn, item, [], one, many)
+        waiter = _Waiter(item, asyncio.get_running_loop().create_future())
+        state.waiting.append(waiter)
+        try:
+            got = await waiter.future
+        except asyncio.CancelledError:
+            self._abandon(lane, state, waiter)
+            raise
+        if not isinstance(got, _Lead):
+            return str(got)
+        return await self._lead(lane, conn, item, got.followers, one, many)
 
-    async def _lead(self, lane: Hashable, conn: asyncpg.Connection, batch: list[_Waiter], one: One,
-                    many: Many) -> str:
-        """Send `batch` (this caller's item first) and answer every other item's waiter."""
+    async def _lead(self, lane: Hashable, conn: asyncpg.Connection, item: Any, followers: list[_Waiter],
+                    one: One, many: Many) -> str:
+        """Send this caller's `item` with its `followers`' and answer each of them."""
         outcomes: list[str] | None = None
         down = False
         try:
-            if len(batch) == 1:
-                outcomes = [await one(conn, batch[0].item)]
+            if not followers:
+                outcomes = [await one(conn, item)]
             else:
-                hooks.write_group(len(batch))
+                items = [item, *(w.item for w in followers)]
+                hooks.write_group(len(items))
                 try:
-                    answered = await many(conn, [w.item for w in batch])
-                    if len(answered) != len(batch):
-                        raise RuntimeError(f"a group of {len(batch)} writes answered {len(answered)} outcomes")
+                    answered = await many(conn, items)
+                    if len(answered) != len(items):
+                        raise RuntimeError(f"a group of {len(items)} writes answered {len(answered)} outcomes")
                     outcomes = answered
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, self.unavailable):
                         raise
-                    outcomes = [GROUP_FAILED] * len(batch)
+                    outcomes = [GROUP_FAILED] * len(items)
         except self.unavailable:
             down = True
             raise
@@ -122,7 +119,7 @@ class GroupCommit:
             # Whatever happened to the statement, the others are answered and the lane moves on:
             # a waiter left without an answer would wait forever. (The leader cancelled: the
             # database is fine, the others go the other way.)
-            for n, waiter in enumerate(batch[1:], start=1):
+            for n, waiter in enumerate(followers, start=1):
                 if waiter.future.done():
                     continue
                 if down:
@@ -140,7 +137,7 @@ class GroupCommit:
         live = [w for w in state.waiting if not w.future.done()]
         batch, state.waiting = live[:self.max_items], live[self.max_items:]
         if batch:
-            batch[0].future.set_result(_Lead(batch))
+            batch[0].future.set_result(_Lead(batch[1:]))
         else:
             del self._lanes[lane]
 
@@ -153,5 +150,5 @@ class GroupCommit:
         if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
             got = waiter.future.result()
             if isinstance(got, _Lead):
-                state.waiting[:0] = got.batch[1:]
+                state.waiting[:0] = got.followers
                 self._hand_off(lane)

@@ -34,7 +34,7 @@ import asyncpg
 from starlette.responses import Response
 
 from unifocus.auth.context import Claim, Prefetch
-from unifocus.db.groupcommit import Many, One
+from unifocus.db.groupcommit import Many
 from unifocus.db.writepath import (
     Handler,
     NeedsTransaction,
@@ -52,22 +52,26 @@ from unifocus.observability import hooks
 
 STALE = "UF001"  # unifocus_write_punch: the facts changed since they were read
 
+Statement = tuple[str, tuple[Any, ...]]  # (sql, args)
 # The write statement for a handler's outcome: (wtx, claim, lock_timeout, result, headers,
 # body) -> (sql, args), or None when this outcome has no one-statement form.
-WriteStatement = Callable[[WriteTx, Claim | None, str | None, Result, dict[str, str], bytes],
-                          tuple[str, tuple[Any, ...]] | None]
+WriteStatement = Callable[[WriteTx, Claim | None, str | None, Result, dict[str, str], bytes], Statement | None]
 
 
 @dataclass(frozen=True)
 class Grouped:
-    """How the write statement may share one statement with other requests' (group commit,
-    `db/groupcommit.py`). The item is the write statement's arguments; `lane` says which
-    items may share, `one` sends an item alone (the same statement as the write's), `many`
-    sends several."""
+    """How write statements of several requests may go as one (group commit,
+    `db/groupcommit.py`): `lane` says which statements may share, `many` sends several."""
 
-    lane: Callable[[tuple[Any, ...]], Hashable]
-    one: One
+    lane: Callable[[Statement], Hashable]
     many: Many
+
+
+async def _alone(conn: asyncpg.Connection, statement: Statement) -> str:
+    """The write statement sent alone: "written", or "key_taken" when it answers false (stale
+    facts raise SQLSTATE UF001)."""
+    sql, args = statement
+    return "written" if await conn.fetchval(sql, *args) else "key_taken"
 
 
 async def run(w: WriteRequest, handler: Handler, read: Prefetch, write: WriteStatement,
@@ -109,11 +113,10 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
     if statement is None:
         return "no_write"
     try:
-        sql, args = statement
         if grouped is None:
-            outcome = "written" if await conn.fetchval(sql, *args) else "key_taken"
+            outcome = await _alone(conn, statement)
         else:
-            outcome = await w.db.group_commit.write(grouped.lane(args), conn, args, grouped.one, grouped.many)
+            outcome = await w.db.group_commit.write(grouped.lane(statement), conn, statement, _alone, grouped.many)
     except asyncpg.exceptions.LockNotAvailableError as exc:
         # lock_timeout: on the key (the original is still in flight), else on a row or chain.
         # The error's context names the statement that waited.

@@ -1,7 +1,7 @@
 """Several single punches' second statements as one (group commit, migration 0012).
 
-Each item is the argument tuple of `unifocus_write_punch` that `service.write_statement`
-built for one request; `unifocus_write_punches` takes the same values as arrays, one entry
+Each item is the statement `service.write_statement` built for one request (`unifocus_write_punch`
+and its arguments); `unifocus_write_punches` takes the same values as arrays, one entry
 per item, with each item's exception and audit rows flattened and tagged with the item's
 (1-based) index. The group's audit entries all go on the first item's chain.
 """
@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from unifocus.db.optimistic import Statement
 from unifocus.punches.service import WRITE_PUNCH
 
 WRITE_PUNCHES = "SELECT unifocus_write_punches(" + ", ".join(f"${i}" for i in range(1, 42)) + ")"
@@ -26,14 +27,10 @@ _AUDIT = slice(29, 36)  # 7 arrays, one entry per audit entry
 _ANSWER = slice(36, 39)  # status, headers, body
 
 
-def lane(args: tuple[Any, ...]) -> tuple[Any, Any]:
+def lane(statement: Statement) -> tuple[Any, Any]:
     """Writes that may share a statement: one tenant (the statement sets it), one lock timeout."""
+    args = statement[1]
     return args[_TENANT], args[_LOCK]
-
-
-async def write_one(conn: asyncpg.Connection, args: tuple[Any, ...]) -> str:
-    """A write sent alone: 0010's statement (a false answer is a taken key; stale facts raise)."""
-    return "written" if await conn.fetchval(WRITE_PUNCH, *args) else "key_taken"
 
 
 def group_args(items: list[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -63,6 +60,7 @@ def group_args(items: list[tuple[Any, ...]]) -> tuple[Any, ...]:
             x_items, *x_columns, a_items, a_request_ids, *a_columns)
 
 
-async def write_many(conn: asyncpg.Connection, items: list[tuple[Any, ...]]) -> list[str]:
-    """One outcome per item, in order: written, key_taken or stale."""
-    return list(await conn.fetchval(WRITE_PUNCHES, *group_args(items)))
+async def write_many(conn: asyncpg.Connection, statements: list[Statement]) -> list[str]:
+    """One outcome per statement, in order: written, key_taken or stale."""
+    assert all(sql == WRITE_PUNCH for sql, _ in statements)  # the arguments' positions are its
+    return list(await conn.fetchval(WRITE_PUNCHES, *group_args([args for _, args in statements])))

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api", tags=["punches"])
 DEVICE_PUNCH_INDEX = "punches_tenant_device_client"  # unique (tenant, device, clientPunchId): 0001
 
 # A single punch's write may share a statement with other requests' (group commit).
-GROUPED = optimistic.Grouped(group_write.lane, group_write.write_one, group_write.write_many)
+GROUPED = optimistic.Grouped(group_write.lane, group_write.write_many)
 
 
 def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
