@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     fast_punch_route: bool = True
     # POST /api/punches written in two autocommit statements (read the facts, then write if
     # they still hold) instead of a four-round-trip transaction; falls back to the
-    # transaction whenever the optimistic write cannot be used (punches/optimistic.py).
+    # transaction whenever the optimistic write cannot be used (db/optimistic.py).
     optimistic_punch_write: bool = True
     # Group commit (db/groupcommit.py): punch writes of one tenant that become ready while
     # another is in flight are written together, up to this many in one statement; 1 sends

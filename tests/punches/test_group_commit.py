@@ -322,6 +322,11 @@ class Recorder:
         return [f"{item}:grouped" for item in items]
 
 
+def sends(commit: GroupCommit, rec: Recorder, n: int) -> list[asyncio.Future[str]]:
+    """`n` writes w0 .. w{n-1} on lane "t", sent at once."""
+    return [asyncio.ensure_future(commit.write("t", None, f"w{i}", rec.one, rec.many)) for i in range(n)]
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -329,7 +334,7 @@ async def settle() -> None:
 
 async def test_a_lane_sends_the_first_write_alone_and_the_queued_ones_together() -> None:
     commit, rec = GroupCommit(max_items=3), Recorder()
-    tasks = [asyncio.ensure_future(commit.write("t", None, f"w{i}", rec.one, rec.many)) for i in range(6)]
+    tasks = sends(commit, rec, 6)
     await settle()
     assert rec.sent == [["w0"]] and commit.queued() == 5
     rec.go.set()
@@ -352,7 +357,7 @@ async def test_lanes_of_different_tenants_do_not_wait_for_each_other() -> None:
 async def test_a_failing_group_answers_every_item_and_the_lane_goes_on() -> None:
     commit = GroupCommit(max_items=8, unavailable=UNAVAILABLE)
     rec = Recorder(fail_many=asyncpg.exceptions.UniqueViolationError("duplicate key"))
-    tasks = [asyncio.ensure_future(commit.write("t", None, f"w{i}", rec.one, rec.many)) for i in range(3)]
+    tasks = sends(commit, rec, 3)
     await settle()
     rec.go.set()
     assert await asyncio.gather(*tasks) == ["w0:alone", GROUP_FAILED, GROUP_FAILED]
@@ -365,7 +370,7 @@ async def test_a_group_the_database_cannot_take_answers_503_to_the_others() -> N
     connection); the others get 503 at once rather than waiting on the database again."""
     commit = GroupCommit(max_items=8, unavailable=UNAVAILABLE)
     rec = Recorder(fail_many=ConnectionResetError("server closed the connection"))
-    tasks = [asyncio.ensure_future(commit.write("t", None, f"w{i}", rec.one, rec.many)) for i in range(3)]
+    tasks = sends(commit, rec, 3)
     await settle()
     rec.go.set()
     answers = await asyncio.gather(*tasks, return_exceptions=True)
@@ -413,7 +418,7 @@ async def test_a_cancelled_waiter_is_never_sent_and_a_cancelled_next_leader_pass
 
 async def test_a_leader_cancelled_in_flight_answers_its_group_and_frees_the_lane() -> None:
     commit, rec = GroupCommit(max_items=8), Recorder()
-    tasks = [asyncio.ensure_future(commit.write("t", None, f"w{i}", rec.one, rec.many)) for i in range(3)]
+    tasks = sends(commit, rec, 3)
     await settle()
     tasks[0].cancel()  # w0 is in flight alone: w1 then leads [w1, w2]
     await settle()

@@ -117,13 +117,11 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
             outcome = await _alone(conn, statement)
         else:
             outcome = await w.db.group_commit.write(grouped.lane(statement), conn, statement, _alone, grouped.many)
-    except asyncpg.exceptions.LockNotAvailableError as exc:
-        # lock_timeout: on the key (the original is still in flight), else on a row or chain.
-        # The error's context names the statement that waited.
+    except (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError) as exc:
+        # lock_timeout on the key: the original is still in flight (the error's context names
+        # the statement that waited). Else a row or chain lock held too long, or a deadlock.
         if "INSERT INTO idempotency_records" in (getattr(exc, "context", None) or ""):
             raise key_in_flight() from exc
-        raise lock_refusal(exc) from exc
-    except asyncpg.exceptions.DeadlockDetectedError as exc:
         raise lock_refusal(exc) from exc
     except asyncpg.exceptions.UniqueViolationError:
         return "conflict"  # e.g. the same device punch stored meanwhile: the classic write finds it
