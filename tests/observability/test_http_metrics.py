@@ -54,7 +54,7 @@ async def test_middleware_uses_route_templates_and_skips_metrics() -> None:
     }
     # httpx over ASGI (Starlette's TestClient wants the httpx2 package): the app's 500 comes
     # back as a response, as a server would send it.
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         first = await client.get("/api/items/1", headers={"X-Request-ID": "req-123"})
         assert first.status_code == 200 and first.headers["x-request-id"] == "req-123"
