@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -44,6 +45,26 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
+_RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Only a date-and-time text: pydantic alone would also take a number (or a string of
+    digits) as Unix seconds, and a clock that sends `1700000000` would have its punch stored
+    at an instant nobody wrote down. The rest (offset required, valid fields) is pydantic's."""
+    if isinstance(value, datetime):
+        return value  # built in Python, not parsed from a request
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date and time with an offset, e.g. 2026-03-08T09:04:00-05:00")
+    return value
+
+
+def utc_iso(value: datetime) -> str:
+    """An instant as the contract returns it: in UTC, `...Z`. Converted, not only relabelled:
+    a value PostgreSQL rendered into JSON carries the session's zone."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # An RFC 3339 instant with an offset, from 1900 on and representable in UTC: anything else is
 # a 422, not an OverflowError (a 500) in date arithmetic or in the database driver.
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_range)]

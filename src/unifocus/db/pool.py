@@ -60,6 +60,9 @@ class Database:
             max_inactive_connection_lifetime=60,
             init=self._init_connection,
             reset=self._reset_connection,
+            # Instants PostgreSQL renders as text (inside the JSON some functions return) use
+            # the session's zone; UTC here whatever the server's or the role's default is.
+            server_settings={"timezone": "UTC"},
         )
 
     @staticmethod

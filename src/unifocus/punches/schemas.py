@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, field_serializer
 
-from unifocus.schemas import ApiModel, InputModel, Instant
+from unifocus.schemas import ApiModel, InputModel, Instant, utc_iso
 from unifocus.timeexceptions.schemas import TimeException
 
 MAX_BATCH = 500
@@ -24,10 +24,6 @@ class PunchSource(str, Enum):
     api = "api"
     device = "device"
     manual = "manual"
-
-
-def utc_iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 class Punch(ApiModel):

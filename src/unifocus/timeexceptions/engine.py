@@ -24,6 +24,7 @@ from unifocus.audit.writer import AuditEntry
 from unifocus.errors import NotFound
 from unifocus.observability import hooks
 from unifocus.schedules.occurrences import Occurrence, ScheduleSpan, WeeklyShift, occurrences
+from unifocus.schemas import utc_iso
 from unifocus.timeexceptions.pairing import Pairing, PunchFact, pair_punches
 from unifocus.timeexceptions.policy import Policy
 from unifocus.timeexceptions.rules import Finding, evaluate
@@ -205,9 +206,9 @@ def exception_json(row: Any) -> dict[str, Any]:
         "shiftDate": row["shift_date"].isoformat() if row["shift_date"] else None,
         "punchId": str(row["punch_id"]) if row["punch_id"] else None,
         "details": orjson.loads(details) if isinstance(details, str) else details,
-        "createdAt": row["created_at"].isoformat().replace("+00:00", "Z"),
+        "createdAt": utc_iso(row["created_at"]),
         "resolvedBy": str(row["resolved_by"]) if row["resolved_by"] else None,
-        "resolvedAt": row["resolved_at"].isoformat().replace("+00:00", "Z") if row["resolved_at"] else None,
+        "resolvedAt": utc_iso(row["resolved_at"]) if row["resolved_at"] else None,
         "note": row["note"],
     }
 

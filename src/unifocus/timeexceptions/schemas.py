@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, field_serializer
 
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import ApiModel, InputModel, utc_iso
 
 
 class ExceptionType(str, Enum):
@@ -43,7 +43,7 @@ class TimeException(ApiModel):
 
     @field_serializer("created_at", "resolved_at")
     def _utc(self, value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
+        return utc_iso(value) if value else None
 
 
 class Resolution(str, Enum):
