@@ -193,3 +193,17 @@ async def test_voiding_an_unscheduled_punch_withdraws_its_own_exception(
     audited = owner_sql.execute("SELECT action FROM audit_log WHERE tenant_id = %s AND entity_id = %s ORDER BY seq",
                                 (tenant_a.id, owned["id"])).fetchall()
     assert [a for (a,) in audited] == ["created", "withdrawn"]
+
+
+async def test_a_device_repeat_answers_the_documented_200(api: Api, tenant_a: TenantFixture) -> None:
+    """The 200 of a repeated device punch is in /openapi.json (a generated client must accept
+    it), and the real answer has exactly the documented fields: the stored punch, no exceptions."""
+    first = await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:00:00-05:00", device="clock-3", clientPunchId="r-1")
+    again = await punch(api, tenant_a, "clock_in", f"{MONDAY}T09:00:00-05:00", device="clock-3", clientPunchId="r-1")
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.headers["location"] == f"/api/punches/{first.json()['id']}"
+    doc = (await api.client.get("/openapi.json")).json()
+    documented = doc["paths"]["/api/punches"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = doc["components"]["schemas"][documented["$ref"].rsplit("/", 1)[-1]]
+    assert set(again.json()) == set(schema["properties"])
+    assert {k: v for k, v in first.json().items() if k != "exceptions"} == again.json()

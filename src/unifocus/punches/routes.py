@@ -38,7 +38,14 @@ def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
     return body.source or (PunchSource.device if body.device else PunchSource.api)
 
 
-@router.post("/punches", status_code=201, response_model=PunchCreated, responses=errors(404, write=True))
+# The 200 of a device's repeat is an answer of its own in the schema: a generated client must
+# accept it (the punch as stored, without `exceptions`: they were the first answer's).
+_DEVICE_REPEAT = {200: {"model": Punch, "description": "A repeated `device` + `clientPunchId`: the punch as "
+                        "stored, unchanged (no new write, no `exceptions`); `Location` names it."}}
+
+
+@router.post("/punches", status_code=201, response_model=PunchCreated,
+             responses={**_DEVICE_REPEAT, **errors(404, write=True)})
 async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
     """Record a punch. Out-of-sequence punches are accepted and flagged; the answer lists the
     exceptions the punch raised. Employees punch only for themselves (403). A repeated
