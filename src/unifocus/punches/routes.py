@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -40,8 +41,11 @@ def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
 
 # The 200 of a device's repeat is an answer of its own in the schema: a generated client must
 # accept it (the punch as stored, without `exceptions`: they were the first answer's).
-_DEVICE_REPEAT = {200: {"model": Punch, "description": "A repeated `device` + `clientPunchId`: the punch as "
-                        "stored, unchanged (no new write, no `exceptions`); `Location` names it."}}
+_DEVICE_REPEAT: dict[int | str, dict[str, Any]] = {200: {
+    "model": Punch,
+    "description": "A repeated `device` + `clientPunchId`: the punch as stored, unchanged (no new write, "
+                   "no `exceptions`); `Location` names it.",
+}}
 
 
 @router.post("/punches", status_code=201, response_model=PunchCreated,
