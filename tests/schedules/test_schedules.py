@@ -62,3 +62,44 @@ async def test_delete_hides_schedule_and_employee_sees_only_own(api: Api, tenant
     assert (await api.req("GET", f"/api/schedules?employeeId={oid}", tenant_a.employee)).status_code == 403
     assert (await api.req("DELETE", f"/api/schedules/{sid}", tenant_a.manager)).status_code == 204
     assert (await api.req("GET", f"/api/schedules/{sid}", tenant_a.manager)).status_code == 404
+
+
+async def test_a_created_shifts_location_answers_and_the_shift_list_is_paged(api: Api, tenant_a: TenantFixture) -> None:
+    """The `Location` of a created shift can be fetched (not a 405); the shift list honours
+    `limit` and `cursor`, newest first, and a deleted shift leaves both."""
+    sched = (await api.req("POST", "/api/schedules", tenant_a.manager, json=body(tenant_a.employee_id))).json()
+    sid = sched["id"]
+    created = []
+    for day in (1, 2, 3):
+        r = await api.req("POST", f"/api/schedules/{sid}/shifts", tenant_a.manager,
+                          json={"dayOfWeek": day, "startTime": "09:00", "endTime": "17:00"})
+        assert r.status_code == 201, r.text
+        got = await api.req("GET", r.headers["location"], tenant_a.manager)
+        assert got.status_code == 200 and got.json() == r.json()
+        assert (await api.req("GET", r.headers["location"], tenant_a.employee)).json() == r.json()  # own schedule
+        created.append(r.json())
+
+    first = (await api.req("GET", f"/api/schedules/{sid}/shifts?limit=2", tenant_a.manager)).json()
+    assert [s["id"] for s in first["items"]] == [created[2]["id"], created[1]["id"]]
+    rest = (await api.req("GET", f"/api/schedules/{sid}/shifts?limit=2&cursor={first['nextCursor']}",
+                          tenant_a.manager)).json()
+    assert [s["id"] for s in rest["items"]] == [created[0]["id"]] and rest["nextCursor"] is None
+    assert (await api.req("GET", f"/api/schedules/{sid}/shifts?limit=0", tenant_a.manager)).status_code == 422
+
+    gone = created[1]
+    assert (await api.req("DELETE", f"/api/schedules/{sid}/shifts/{gone['id']}", tenant_a.manager)).status_code == 204
+    assert (await api.req("GET", f"/api/schedules/{sid}/shifts/{gone['id']}", tenant_a.manager)).status_code == 404
+    listed = (await api.req("GET", f"/api/schedules/{sid}/shifts", tenant_a.manager)).json()
+    assert [s["id"] for s in listed["items"]] == [created[2]["id"], created[0]["id"]]
+
+
+async def test_a_shift_is_404_under_another_schedule_or_to_another_employee(api: Api, tenant_a: TenantFixture) -> None:
+    other = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "O", "lastName": "T"})
+    theirs = (await api.req("POST", "/api/schedules", tenant_a.manager, json=body(
+        other.json()["id"], shifts=[{"dayOfWeek": 1, "startTime": "09:00", "endTime": "17:00"}]))).json()
+    mine = (await api.req("POST", "/api/schedules", tenant_a.manager, json=body(tenant_a.employee_id))).json()
+    shift = theirs["shifts"][0]["id"]
+    assert (await api.req("GET", f"/api/schedules/{theirs['id']}/shifts/{shift}", tenant_a.manager)).status_code == 200
+    assert (await api.req("GET", f"/api/schedules/{mine['id']}/shifts/{shift}", tenant_a.manager)).status_code == 404
+    assert (await api.req("GET", f"/api/schedules/{theirs['id']}/shifts/{shift}", tenant_a.employee)).status_code == 404
+    assert (await api.req("GET", f"/api/schedules/{theirs['id']}/shifts", tenant_a.employee)).status_code == 404

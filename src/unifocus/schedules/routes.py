@@ -68,10 +68,18 @@ async def add_shift(schedule_id: UUID, body: ShiftCreate, w: WriteRequest = Depe
 
 
 @router.get("/schedules/{schedule_id}/shifts", response_model=Page[Shift], responses=errors(404))
-async def list_shifts(schedule_id: UUID, r: ReadTx = Depends(reader(Role.employee))) -> dict:
-    """The schedule's weekly shifts (all on one page)."""
-    schedule = await service.get(r.conn, r.caller, schedule_id)
-    return {"items": schedule.shifts, "next_cursor": None}
+async def list_shifts(schedule_id: UUID, page: PageParams = Depends(),
+                      r: ReadTx = Depends(reader(Role.employee))) -> dict:
+    """The schedule's live weekly shifts, newest first (`GET /api/schedules/{id}` embeds them
+    all in week order). Employees see only their own schedules' (404 otherwise)."""
+    return await service.shift_page(r.conn, r.caller, schedule_id, page)
+
+
+@router.get("/schedules/{schedule_id}/shifts/{shift_id}", response_model=Shift, responses=errors(404))
+async def get_shift(schedule_id: UUID, shift_id: UUID, r: ReadTx = Depends(reader(Role.employee))) -> Shift:
+    """One shift: what the `Location` of a created shift names. A deleted shift, or one of
+    another schedule, is 404."""
+    return await service.get_shift(r.conn, r.caller, schedule_id, shift_id)
 
 
 @router.delete("/schedules/{schedule_id}/shifts/{shift_id}", status_code=204, responses=errors(404, write=True))

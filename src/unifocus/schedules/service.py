@@ -59,6 +59,28 @@ async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock:
     return to_schedule(row, (await _shifts(conn, caller, [schedule_id]))[schedule_id])
 
 
+async def get_shift(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, shift_id: UUID) -> Shift:
+    """One live shift of a schedule the caller sees (what a created shift's `Location` names)."""
+    schedule = await get(conn, caller, schedule_id)
+    shift = next((s for s in schedule.shifts if s.id == shift_id), None)
+    if shift is None:
+        raise NotFound("No shift with this id in this schedule.")
+    return shift
+
+
+async def shift_page(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, page: PageParams) -> dict[str, Any]:
+    """A schedule's live shifts, newest first by (created_at, id), a page at a time: a
+    schedule's shifts are added one by one without a bound, so the list is paged like any other."""
+    await get(conn, caller, schedule_id)  # 404 for another tenant's, or another employee's, schedule
+    rows = await conn.fetch(
+        f"SELECT {SHIFT_COLS} FROM shifts WHERE tenant_id = $1 AND schedule_id = $2 "  # noqa: S608
+        "AND deleted_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) "
+        "ORDER BY created_at DESC, id DESC LIMIT $5",
+        caller.tenant_id, schedule_id, *page.keyset(),
+    )
+    return page_of([guard(caller, r) for r in rows], page.limit, to_shift)
+
+
 async def list_page(
     conn: asyncpg.Connection, caller: Caller, page: PageParams,
     employee_id: UUID | None, from_date: date | None, to_date: date | None,
