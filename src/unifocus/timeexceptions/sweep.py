@@ -5,7 +5,7 @@ transaction of its own under the employee's row lock, like a punch write."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from unifocus.audit.writer import AuditEntry, append
@@ -19,16 +19,21 @@ from unifocus.timeexceptions import engine
 LOOKBACK = timedelta(days=3)
 
 
-async def _employees_with_schedules(db: Database, tenant: UUID, since: date, until: date) -> list[UUID]:
+async def _employees_to_sweep(db: Database, tenant: UUID, since: datetime, until: datetime) -> list[UUID]:
+    """Active employees with a live schedule on a date of [since, until] (absences, shifts
+    left open) or a punch in it: a session that matched no occurrence (no schedule at all)
+    can still leave a break open, and only the sweep raises that."""
     async with db.tenant_tx(tenant, readonly=True) as conn:
         rows = await conn.fetch(
-            "SELECT DISTINCT s.employee_id FROM schedules s JOIN employees e "
-            "ON e.tenant_id = s.tenant_id AND e.id = s.employee_id "
-            "WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND e.active "
-            "AND s.start_date <= $3 AND s.end_date >= $2",
+            "SELECT e.id FROM employees e WHERE e.tenant_id = $1 AND e.active AND e.id IN ("
+            " SELECT s.employee_id FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL"
+            " AND s.start_date <= $3::timestamptz::date + 1 AND s.end_date >= $2::timestamptz::date - 1"
+            " UNION"
+            " SELECT p.employee_id FROM punches p WHERE p.tenant_id = $1 AND NOT p.voided"
+            " AND p.ts >= $2 AND p.ts <= $3)",
             tenant, since, until,
         )
-    return [r["employee_id"] for r in rows]
+    return [r["id"] for r in rows]
 
 
 async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: datetime, chains: int) -> int:
@@ -43,11 +48,14 @@ async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: dat
 
 
 async def sweep(db: Database, now: datetime | None = None, chains: int = 8) -> int:
-    """Every tenant, every active employee with a schedule near now; returns exceptions raised."""
+    """Every tenant, every active employee with a schedule or a punch near now; returns
+    exceptions raised."""
     now = now or datetime.now(UTC)
     raised = 0
-    since, until = (now - LOOKBACK - timedelta(days=1)).date(), (now + timedelta(days=1)).date()
+    # One day of margin on both sides: schedule dates are local, and a punch just before the
+    # lookback can open the session whose break is overdue inside it.
+    since, until = now - LOOKBACK - timedelta(days=1), now
     for tenant in await tenant_ids(db):
-        for employee_id in await _employees_with_schedules(db, tenant, since, until):  # type: ignore[arg-type]
+        for employee_id in await _employees_to_sweep(db, tenant, since, until):  # type: ignore[arg-type]
             raised += await sweep_employee(db, tenant, employee_id, now, chains)  # type: ignore[arg-type]
     return raised
