@@ -20,3 +20,12 @@ async def test_me_and_employee_crud(api: Api, tenant_a: TenantFixture) -> None:
     assert again.status_code == 201
     assert again.content == r.content
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_docs_render_the_openapi_document(api: Api) -> None:
+    """Contract 1: `GET /docs` renders `/openapi.json` (Swagger UI), without a token."""
+    r = await api.client.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in r.text and "swagger-ui" in r.text.lower()
+    spec = await api.client.get("/openapi.json")
+    assert spec.status_code == 200 and spec.json()["info"]["title"] in r.text
