@@ -59,6 +59,7 @@ OPS = [
     Op("POST", "/api/schedules/{schedule_id}/shifts", Role.manager,
        lambda w: {"dayOfWeek": 3, "startTime": "09:00", "endTime": "17:00"}),
     Op("GET", "/api/schedules/{schedule_id}/shifts", Role.employee),
+    Op("GET", "/api/schedules/{schedule_id}/shifts/{shift_id}", Role.employee),
     Op("DELETE", "/api/schedules/{schedule_id}/shifts/{shift_id}", Role.manager),
     Op("POST", "/api/punches", Role.employee, punch_body),
     Op("POST", "/api/punches/batch", Role.employee,
