@@ -32,7 +32,7 @@ _DESCRIPTIONS = {
     413: "The request body is too large.",
     422: "Invalid body or parameters, or `idempotency-key-reused` with another request.",
     429: "Rate limited; see `Retry-After` and the `RateLimit-*` headers.",
-    503: "A dependency (the database) is unavailable; see `Retry-After`.",
+    503: "A dependency (the database, or the token issuer's signing keys) is unavailable; see `Retry-After`.",
 }
 
 

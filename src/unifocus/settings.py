@@ -8,8 +8,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """Settings the service refuses to start with; the message names the variables to fix.
+    Not a ValueError on purpose: pydantic would wrap that in a ValidationError that prints the
+    input values, secrets included."""
 
 
 class Settings(BaseSettings):
@@ -40,9 +46,14 @@ class Settings(BaseSettings):
 
     # --- auth -----------------------------------------------------------------------------
     jwt_secret: str | None = None
+    # OIDC mode. Needs jwt_issuer and jwt_audience too (check_auth_mode): an issuer signs
+    # tokens for other applications as well, and only `iss` and `aud` tell ours apart.
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Bound on one JWKS fetch. The fetch is synchronous and holds the worker's event loop while
+    # it waits, so it is kept short; past it requests needing the keys answer 503.
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0)
     jwt_algorithms: str = "RS256,ES256"
     tenant_claim: str = "tenant_id"
     jwt_leeway_seconds: int = 30
@@ -110,6 +121,25 @@ class Settings(BaseSettings):
     @property
     def audit_export_enabled(self) -> bool:
         return self.audit_export_dir is not None
+
+    @model_validator(mode="after")
+    def _auth_mode_is_complete(self) -> Settings:
+        self.check_auth_mode()
+        return self
+
+    def check_auth_mode(self) -> None:
+        """Refuse OIDC mode without an issuer and an audience (contract section 2): it would
+        accept a token the issuer signed for any other application."""
+        if not self.jwks_url:
+            return
+        missing = [name for name, value in (("UNIFOCUS_JWT_ISSUER", self.jwt_issuer),
+                                            ("UNIFOCUS_JWT_AUDIENCE", self.jwt_audience)) if not value]
+        if missing:
+            raise ConfigurationError(
+                "UNIFOCUS_JWKS_URL is set (OIDC mode), so UNIFOCUS_JWT_ISSUER and UNIFOCUS_JWT_AUDIENCE must both "
+                "be set too: every token's `iss` and `aud` are checked against them. "
+                f"Missing: {', '.join(missing)}."
+            )
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,16 @@
 """OIDC mode: tokens signed by an issuer's keys, fetched from its JWKS URL (served here by a
-tiny HTTP server on 127.0.0.1), with iss, aud, exp and nbf checked."""
+tiny HTTP server on 127.0.0.1), with iss, aud, exp and nbf checked; the service refuses to
+start in this mode without an issuer and an audience; and an issuer that cannot be reached is
+a dependency outage (503 with Retry-After), not a bad token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import re
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.auth.tokens import DROP, claims_for, hs256, unsigned
-from tests.conftest import TenantFixture, make_settings, make_tenant, start_app
+from tests.conftest import TenantFixture, free_port, make_settings, make_tenant, start_app
+from tests.faults.support import UNIFOCUS, running_app
+from unifocus.app import create_app
+from unifocus.settings import ConfigurationError, Settings
 
 pytestmark = [pytest.mark.tenants, pytest.mark.filterwarnings("ignore:The HMAC key")]
 
@@ -176,3 +186,229 @@ async def test_a_custom_tenant_claim_name_is_read(
     # With the custom name configured, the default claim name alone is not enough.
     r = await me(cognito_client, rs256(oidc_claims(tenant), keys.rsa))
     assert r.status_code == 401, r.text
+
+
+# --- configuration: OIDC mode needs an issuer and an audience -------------------------------
+
+BOTH_NAMED = ("UNIFOCUS_JWT_ISSUER", "UNIFOCUS_JWT_AUDIENCE")
+
+
+def test_serve_refuses_to_start_with_a_jwks_url_and_no_issuer_or_audience(tmp_path: Path) -> None:
+    """What an operator sees: `unifocus serve` stops at once, naming the two variables.
+    Without the check it would go on to migrate the (unreachable) database and fail there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFOCUS_")}
+    env |= {"UNIFOCUS_JWKS_URL": "https://issuer.example.test/.well-known/jwks.json",
+            "DATABASE_URL": f"postgresql://nobody@127.0.0.1:{free_port()}/nowhere",
+            "UNIFOCUS_DATA_DIR": str(tmp_path), "UNIFOCUS_PORT": str(free_port())}
+    proc = subprocess.run([str(UNIFOCUS), "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, proc.stdout
+    said = " ".join(proc.stderr.split())  # a traceback renderer may wrap long lines
+    assert "UNIFOCUS_JWKS_URL is set (OIDC mode)" in said, proc.stderr
+    assert "Missing: UNIFOCUS_JWT_ISSUER, UNIFOCUS_JWT_AUDIENCE." in said, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "given, missing",
+    [
+        ({"UNIFOCUS_JWT_ISSUER": ISSUER}, "UNIFOCUS_JWT_AUDIENCE"),
+        ({"UNIFOCUS_JWT_AUDIENCE": AUDIENCE}, "UNIFOCUS_JWT_ISSUER"),
+        ({"UNIFOCUS_JWT_ISSUER": ISSUER, "UNIFOCUS_JWT_AUDIENCE": ""}, "UNIFOCUS_JWT_AUDIENCE"),
+    ],
+    ids=["issuer only", "audience only", "empty audience"],
+)
+def test_settings_from_the_environment_refuse_oidc_with_one_of_the_two(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, str], missing: str
+) -> None:
+    for name in BOTH_NAMED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UNIFOCUS_JWKS_URL", "https://issuer.example.test/.well-known/jwks.json")
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert all(name in message for name in ("UNIFOCUS_JWKS_URL", *BOTH_NAMED)), message
+    assert message.endswith(f"Missing: {missing}."), message
+
+
+def test_settings_accept_oidc_with_both_and_hs256_with_neither(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check refuses only the incomplete OIDC setup: HS256 keeps `iss`/`aud` optional."""
+    for name in ("UNIFOCUS_JWKS_URL", *BOTH_NAMED):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().jwks_url is None
+    monkeypatch.setenv("UNIFOCUS_JWKS_URL", "https://issuer.example.test/.well-known/jwks.json")
+    monkeypatch.setenv("UNIFOCUS_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("UNIFOCUS_JWT_AUDIENCE", AUDIENCE)
+    assert Settings().jwt_audience == AUDIENCE
+
+
+def test_an_app_built_from_unvalidated_settings_refuses_oidc_without_an_audience(settings: Settings) -> None:
+    """model_copy(update=...) (the demo uses it) skips validation: the verifier checks again,
+    so no code path builds an app that would accept a token for another audience."""
+    broken = settings.model_copy(update={"jwks_url": "https://issuer.example.test/jwks", "jwt_issuer": ISSUER})
+    assert broken.jwt_audience is None
+    with pytest.raises(ConfigurationError, match="Missing: UNIFOCUS_JWT_AUDIENCE"):
+        create_app(broken)
+
+
+# --- the issuer's JWKS unreachable: 503 with Retry-After, not 401 ---------------------------
+
+class JwksServer:
+    """The issuer's JWKS endpoint, which the test starts and stops (an outage), on a port
+    chosen up front so it can come back where the service looks for it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.port = free_port()
+        self.fetches = 0
+        self.server: HTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+
+    def start(self) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.fetches += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+class SilentJwks:
+    """An issuer that accepts connections and never answers, counting the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/.well-known/jwks.json"
+        self.accepted: list[socket.socket] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def outage_settings(owner_url: str, data_dir: Path, jwks_url: str, **extra: Any) -> Settings:
+    return make_settings(owner_url, data_dir, jwks_url=jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **extra)
+
+
+AUTH_SAMPLE = re.compile(r'^unifocus_auth_attempts_total\{result="([a-z_]+)"\} ([0-9.e+]+)$', re.M)
+
+
+async def auth_attempts(client: httpx.AsyncClient) -> dict[str, float]:
+    """unifocus_auth_attempts_total by result, as Prometheus scrapes it."""
+    r = await client.get("/metrics")
+    assert r.status_code == 200, r.text
+    return {result: float(value) for result, value in AUTH_SAMPLE.findall(r.text)}
+
+
+def assert_unavailable(r: httpx.Response) -> int:
+    """A 503 problem saying when to retry, without the 401's invitation to re-authenticate."""
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 503 and r.json()["type"].endswith("/service-unavailable")
+    assert "www-authenticate" not in r.headers
+    retry = int(r.headers["retry-after"])
+    assert retry >= 1
+    return retry
+
+
+@pytest.mark.parametrize("rate_limited", [
+    False,
+    True,
+], ids=["rate limits off", "rate limits on"])
+async def test_an_unreachable_jwks_is_503_with_retry_after_and_no_auth_failure(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, rate_limited: bool
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"  # nothing listens there
+    settings = outage_settings(owner_url, tmp_path, nowhere, rate_limit_enabled=rate_limited)
+    async with running_app(settings, raise_app_exceptions=False) as (_, client):
+        before = await auth_attempts(client)
+        r = await me(client, rs256(oidc_claims(tenant), keys.rsa))
+        assert_unavailable(r)
+        # The caller's token may be fine: an outage must not look like a spike of bad tokens
+        # (the AuthFailureSpike alert and the auth SLO read this counter).
+        assert await auth_attempts(client) == before
+
+
+async def test_a_jwks_that_never_answers_is_bounded_and_not_asked_again_at_once(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            started = time.perf_counter()
+            assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
+            assert time.perf_counter() - started < 1.5, "the JWKS fetch was not bounded by its timeout"
+            # The fetch holds the worker's event loop: a second request inside Retry-After
+            # answers from the remembered failure instead of waiting out another timeout.
+            assert_unavailable(await me(client, rs256(oidc_claims(tenant, jti="second"), keys.rsa)))
+            assert len(hole.accepted) == 1, len(hole.accepted)
+    finally:
+        hole.close()
+
+
+async def test_tokens_verify_again_once_the_jwks_is_back_after_retry_after(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    issuer = JwksServer(keys.jwks())
+    async with running_app(outage_settings(owner_url, tmp_path, issuer.url)) as (_, client):
+        token = rs256(oidc_claims(tenant), keys.rsa)
+        retry = assert_unavailable(await me(client, token))
+        issuer.start()
+        try:
+            await asyncio.sleep(retry)  # as a well-behaved client does: no restart needed
+            r = await me(client, token)
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 1
+        finally:
+            issuer.stop()
+
+
+async def test_keys_already_fetched_keep_verifying_while_the_jwks_is_down(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url)) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            issuer.stop()
+            # Another token (not the verified-token cache) signed with the same key.
+            r = await me(client, rs256(oidc_claims(tenant, jti="after-the-outage"), keys.rsa))
+            assert r.status_code == 200, r.text
+    finally:
+        issuer.stop()

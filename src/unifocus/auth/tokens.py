@@ -15,7 +15,7 @@ from uuid import UUID
 
 import jwt
 
-from unifocus.errors import Unauthorized
+from unifocus.errors import ServiceUnavailable, Unauthorized
 from unifocus.settings import Settings
 
 log = logging.getLogger("unifocus.auth")
@@ -32,6 +32,11 @@ class Identity:
 CACHE_ENTRIES = 10_000
 CACHE_SECONDS = 300.0
 
+# Retry-After of the 503 answered while the issuer's JWKS cannot be fetched, and how long a
+# failed fetch is remembered: the same 5 s as the service's other dependency 503s, so a client
+# that waits as told finds a fresh attempt.
+KEYS_RETRY_SECONDS = 5
+
 
 class TokenError(Unauthorized):
     """401 with the metric reason (`invalid_token` or `expired`)."""
@@ -39,6 +44,39 @@ class TokenError(Unauthorized):
     def __init__(self, detail: str, reason: str = "invalid_token") -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+class SigningKeysUnavailable(ServiceUnavailable):
+    """503: the issuer's JWKS cannot be fetched. A dependency outage, not a bad token, so it is
+    no TokenError: the caller is told to retry rather than to get a new token, and the auth
+    metric (whose failures drive the AuthFailureSpike alert) does not count it."""
+
+    def __init__(self) -> None:
+        super().__init__("The token issuer's signing keys cannot be fetched; retry later.",
+                         retry_after=KEYS_RETRY_SECONDS)
+
+
+class JwksClient(jwt.PyJWKClient):
+    """PyJWKClient that remembers a failed fetch for KEYS_RETRY_SECONDS. Its fetch is
+    synchronous (urllib) and runs on the event loop: while the issuer does not answer, every
+    fetch would stall all of the worker's requests for up to the timeout. One attempt per
+    window instead; tokens whose keys are already cached keep verifying meanwhile, since only
+    fetches are refused."""
+
+    def __init__(self, uri: str, timeout: float) -> None:
+        super().__init__(uri, cache_keys=True, lifespan=300, timeout=timeout)
+        self._down_until = 0.0
+
+    def fetch_data(self) -> Any:
+        if time.monotonic() < self._down_until:
+            raise jwt.PyJWKClientConnectionError("The JWKS endpoint failed moments ago; not retried yet.")
+        try:
+            return super().fetch_data()
+        except jwt.PyJWKClientConnectionError as exc:
+            self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
+            # Once per window, not per request: the operator's signal that logins now fail.
+            log.warning("JWKS fetch from %s failed (%s); answering 503 for %d s", self.uri, exc, KEYS_RETRY_SECONDS)
+            raise
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -62,12 +100,20 @@ class TokenVerifier:
         self.jwks: jwt.PyJWKClient | None = None
         self.secret: str | None = None
         self._cache: dict[str, tuple[Identity, float, float]] = {}
+        # Settings check this when built; a copy made with model_copy(update=...) is not
+        # validated again, and without an issuer and an audience PyJWT would skip `iss` and
+        # accept any `aud`-less token.
+        settings.check_auth_mode()
         if settings.jwks_url:
-            self.jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            self.jwks = JwksClient(settings.jwks_url, settings.jwks_timeout_seconds)
             self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+            # OIDC (contract section 2): the issuer signs tokens for other applications too;
+            # `iss` and `aud` say this one is ours, so they are always required and checked.
+            self.required = ["exp", "sub", "iss", "aud"]
         else:
             self.secret = resolve_secret(settings)
             self.algorithms = ["HS256"]
+            self.required = ["exp", "sub"]
 
     def _key(self, token: str) -> Any:
         if self.jwks is None:
@@ -75,7 +121,8 @@ class TokenVerifier:
         try:
             return self.jwks.get_signing_key_from_jwt(token).key
         except jwt.PyJWKClientConnectionError as exc:
-            raise TokenError("The token's signing keys cannot be fetched.") from exc
+            # The issuer is down, not the token bad: 503 with Retry-After (contract section 1).
+            raise SigningKeysUnavailable() from exc
         except jwt.PyJWTError as exc:
             raise TokenError("The token's key is unknown.") from exc
 
@@ -108,9 +155,11 @@ class TokenVerifier:
                 issuer=s.jwt_issuer,
                 leeway=s.jwt_leeway_seconds,
                 options={
-                    "require": ["exp", "sub"],
-                    "verify_aud": s.jwt_audience is not None,
-                    "verify_iss": s.jwt_issuer is not None,
+                    "require": self.required,
+                    # In JWKS mode both are always set (check_auth_mode); with HS256 they are
+                    # optional and checked when configured.
+                    "verify_aud": self.jwks is not None or s.jwt_audience is not None,
+                    "verify_iss": self.jwks is not None or s.jwt_issuer is not None,
                 },
             )
         except jwt.ExpiredSignatureError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unifocus.auth.tokens import TokenError, TokenVerifier
+from unifocus.auth.tokens import SigningKeysUnavailable, TokenError, TokenVerifier
 from unifocus.errors import RateLimited, problem_body
 from unifocus.observability import hooks
 from unifocus.ratelimit.buckets import RateLimiter
@@ -35,8 +35,10 @@ class RateLimitMiddleware:
             return
         try:
             identity = self.verifier.verify(token)
-        except TokenError:
-            await self.app(scope, receive, send)  # the auth dependency answers 401
+        except (TokenError, SigningKeysUnavailable):
+            # The auth dependency answers: 401, or 503 when the issuer's keys cannot be fetched
+            # (the verifier remembers the failure, so it does not wait on the issuer twice).
+            await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["verified"] = (token, identity)
         decision = await self.limiter.take(str(identity.tenant_id), identity.subject)
