@@ -1,8 +1,12 @@
 """/health is liveness and touches nothing; /ready checks the database (and Redis), answers
-within 2 s whatever the dependencies do, and recovers without a restart."""
+within 2 s whatever the dependencies do, recovers without a restart, and like every 503 of the
+service says when to ask again (Retry-After), also while draining after SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -45,12 +49,20 @@ def dead_database_url() -> str:
     return f"postgresql://unifocus_app@127.0.0.1:{free_port()}/nowhere"
 
 
+def retry_after(r: httpx.Response) -> int:
+    """A 503's Retry-After (contract section 1): whole seconds, at least one."""
+    seconds = int(r.headers["retry-after"])
+    assert seconds >= 1, seconds
+    return seconds
+
+
 def assert_not_ready(r: httpx.Response, elapsed: float, failing: str = "database") -> None:
     assert r.status_code == 503, r.text
     assert elapsed < READY_BOUND_S, f"/ready took {elapsed:.2f}s"
     body = r.json()
     assert body["status"] == "not_ready"
     assert body["checks"][failing].startswith("error:"), body
+    retry_after(r)
 
 
 async def test_health_reports_status_timestamp_uptime_and_version(api: Api) -> None:
@@ -70,10 +82,11 @@ async def test_ready_when_the_database_is_up_and_migrated(api: Api) -> None:
     r = await api.req("GET", "/ready")
     assert r.status_code == 200, r.text
     assert r.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled", "migrations": "ok"}}
+    assert "retry-after" not in r.headers
 
 
 async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
-    owner_url: str, tmp_path: Path
+    owner_url: str, tmp_path: Path, tenant_a: TenantFixture
 ) -> None:
     settings = make_settings(owner_url, tmp_path, app_database_url=dead_database_url(), db_timeout_seconds=0.5)
     async with running_app(settings) as client:
@@ -83,6 +96,10 @@ async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
         r, elapsed = await timed_get(client, "/ready")
         assert_not_ready(r, elapsed)
         assert r.json()["checks"]["migrations"].startswith("error:")
+        # The same outage answered on /api: a client (or a load balancer) is told the same wait.
+        api = await client.get("/api/me", headers={"Authorization": f"Bearer {tenant_a.admin}"})
+        assert api.status_code == 503, api.text
+        assert retry_after(r) == retry_after(api)
 
 
 async def test_ready_is_bounded_when_the_database_accepts_but_never_answers(owner_url: str, tmp_path: Path) -> None:
@@ -181,3 +198,28 @@ async def test_health_and_ready_need_no_token_and_are_never_rate_limited(
         statuses = [(await client.get("/api/me", headers={"Authorization": f"Bearer {tenant_a.admin}"})).status_code
                     for _ in range(3)]
         assert 429 in statuses, statuses
+
+
+async def test_ready_says_shutting_down_with_retry_after_once_sigterm_arrives(owner_url: str, tmp_path: Path) -> None:
+    """A real SIGTERM to this process. The app drains only under a server that handles SIGTERM
+    itself (uvicorn), so a stand-in handler plays uvicorn's part: it is called when the drain
+    ends. tests/faults/test_shutdown.py does the same against a `unifocus serve` process."""
+    handed_over = asyncio.Event()
+    server_handler = signal.signal(signal.SIGTERM, lambda *_: handed_over.set())
+    try:
+        async with running_app(make_settings(owner_url, tmp_path, shutdown_drain_seconds=0.5)) as client:
+            assert (await client.get("/ready")).status_code == 200
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # the loop handles the signal on its next turn
+                r, elapsed = await timed_get(client, "/ready")
+                if r.status_code != 200:
+                    break
+                await asyncio.sleep(0.01)
+            assert r.status_code == 503, r.text
+            assert r.json()["status"] == "shutting_down"
+            assert elapsed < READY_BOUND_S
+            retry_after(r)
+            await asyncio.wait_for(handed_over.wait(), 5)  # the drain ended, the server takes over
+    finally:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, server_handler)

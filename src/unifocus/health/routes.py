@@ -14,10 +14,14 @@ from starlette.responses import JSONResponse
 from unifocus import __version__
 from unifocus.db.migrate import head_revision
 from unifocus.db.pool import Database
+from unifocus.errors import ServiceUnavailable
 from unifocus.observability import hooks
 
 router = APIRouter(tags=["health"])
 HEAD = head_revision()
+# Every 503 tells the client when to come back (contract section 1); /ready's uses the same
+# value as the service's other dependency 503s, taken from ServiceUnavailable to stay in step.
+UNAVAILABLE_HEADERS = dict(ServiceUnavailable().headers)
 
 
 class Health(BaseModel):
@@ -68,7 +72,10 @@ async def _redis(request: Request, timeout: float) -> str:
         return f"error: {(str(exc) or type(exc).__name__)[:200]}"
 
 
-@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
+@router.get("/ready", response_model=Ready, responses={503: {
+    "model": Ready, "description": "Not ready (a check names why), or shutting down.",
+    "headers": {"Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}},
+}})
 async def ready(request: Request) -> JSONResponse:
     """Readiness: the database answers and is migrated to head. Redis is reported but only
     feeds rate limits (which fall back to in-process buckets), so it never makes us unready."""
@@ -79,6 +86,8 @@ async def ready(request: Request) -> JSONResponse:
     for name, value in checks.items():
         hooks.readiness(name, value in ("ok", "disabled"))
     if state.draining:
-        return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503)
-    ok = checks["database"] == "ok" and checks["migrations"] == "ok"
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503,
+                            headers=UNAVAILABLE_HEADERS)
+    if checks["database"] == "ok" and checks["migrations"] == "ok":
+        return JSONResponse({"status": "ready", "checks": checks})
+    return JSONResponse({"status": "not_ready", "checks": checks}, status_code=503, headers=UNAVAILABLE_HEADERS)
