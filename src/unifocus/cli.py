@@ -9,8 +9,9 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -22,6 +23,27 @@ tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 main_app.add_typer(tenants_app, name="tenants")
 
 _embedded: Any = None  # keeps the embedded server alive for the life of the process
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """A command's error for its user: one line on stderr and a non-zero exit, no traceback."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _run_db(command: str, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`; a database that is down or refuses (login, constraint) is the user's error
+    to read, not a stack trace."""
+    import asyncpg
+
+    from unifocus.db.pool import UNAVAILABLE
+
+    try:
+        return asyncio.run(work)
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+        _fail(f"{command}: the database failed: {str(exc) or type(exc).__name__}")
 
 
 def owner_url(settings: Settings, start: bool = True) -> str:
@@ -38,9 +60,15 @@ def owner_url(settings: Settings, start: bool = True) -> str:
 
 
 def _migrate(settings: Settings, url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from unifocus.db.migrate import upgrade
 
-    upgrade(url, settings)
+    try:
+        upgrade(url, settings)
+    except OperationalError as exc:
+        # Unreachable server, wrong password, missing database: the driver's own words say which.
+        _fail(f"migrate: cannot use the database: {exc.orig or exc}")
 
 
 @main_app.command()
@@ -58,6 +86,14 @@ def _prepare_env(settings: Settings, url: str | None, workers: int) -> None:
         os.environ["UNIFOCUS_APP_DATABASE_URL"] = app_url(settings, url)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Path(settings.data_dir).resolve() / "metrics")
+    if not settings.jwks_url:
+        # Every worker builds its own token verifier, and with no UNIFOCUS_JWT_SECRET each would
+        # generate and write a dev secret if the file is not there yet (check, then write): two
+        # workers starting together would keep different secrets, and tokens would be accepted
+        # by one and refused by the other. Generate it here, once, before any worker starts.
+        from unifocus.auth.tokens import resolve_secret
+
+        resolve_secret(settings)
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
         # Files of a previous run's processes would be summed with ours (pids repeat in a
@@ -150,24 +186,56 @@ def tenants_create(
     name: str = typer.Option(..., help="Tenant name."),
     timezone: str = typer.Option(..., help="IANA time zone, e.g. America/New_York."),
     admin_email: str = typer.Option(..., help="Email of the first admin."),
+    admin_subject: str = typer.Option(
+        None, help="The admin's subject: the `sub` your identity provider puts in the admin's tokens "
+                   "(default: the admin's user id)."),
 ) -> None:
-    """Create a tenant and its first admin; prints {tenantId, adminUserId, token}."""
+    """Create a tenant and its first admin; prints {tenantId, adminUserId, token}.
+
+    `token` is an HS256 token for the admin, or null when an OIDC issuer signs the tokens
+    (UNIFOCUS_JWKS_URL): the admin then signs in there, as --admin-subject."""
     from unifocus.auth.tokens import mint_token
-    from unifocus.tenants.schemas import TenantPatch
 
     settings = get_settings()
-    try:
-        TenantPatch(timezone=timezone)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{timezone} is not an IANA time zone") from exc
+    _check_tenant_options(name, timezone, admin_email, admin_subject)
     url = owner_url(settings)
     _migrate(settings, url)
-    tenant_id, admin_id = asyncio.run(_create_tenant(settings, url, name, timezone, admin_email))
-    token = mint_token(settings, tenant_id, str(admin_id))
+    tenant_id, admin_id = _run_db(
+        "tenants create", _create_tenant(settings, url, name, timezone, admin_email, admin_subject))
+    token: str | None = None
+    if settings.jwks_url:
+        # The verifier takes the issuer's RS256/ES256 tokens only: an HS256 token would be
+        # refused, and minting one would write a dev secret file this deployment never uses.
+        if admin_subject is None:
+            typer.echo(f"tenants create: the admin's subject is its id {admin_id}; the identity provider's "
+                       "tokens for the admin must carry it as `sub` (or pass --admin-subject)", err=True)
+    else:
+        token = mint_token(settings, tenant_id, admin_subject or str(admin_id))
     typer.echo(json.dumps({"tenantId": str(tenant_id), "adminUserId": str(admin_id), "token": token}))
 
 
-async def _create_tenant(settings: Settings, url: str, name: str, timezone: str, email: str) -> tuple[Any, Any]:
+def _check_tenant_options(name: str, timezone: str, email: str, subject: str | None) -> None:
+    """The API's own rules for a tenant and a user, checked before anything is written, so a
+    bad option is named (exit 2) instead of surfacing as a database constraint."""
+    from pydantic import ValidationError
+
+    from unifocus.tenants.schemas import TenantPatch
+    from unifocus.users.schemas import UserCreate
+
+    options = {"name": "--name", "timezone": "--timezone", "email": "--admin-email", "subject": "--admin-subject"}
+    try:
+        TenantPatch(name=name, timezone=timezone)
+        UserCreate(email=email, role="admin", subject=subject)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = f"{timezone} is not an IANA time zone" if field == "timezone" else error["msg"]
+        raise typer.BadParameter(message, param_hint=f"'{options.get(field, field)}'") from None
+
+
+async def _create_tenant(
+    settings: Settings, url: str, name: str, timezone: str, email: str, subject: str | None = None
+) -> tuple[Any, Any]:
     import asyncpg
 
     from unifocus.tenants.service import create_with_admin
@@ -176,7 +244,7 @@ async def _create_tenant(settings: Settings, url: str, name: str, timezone: str,
     try:
         async with conn.transaction():
             return await create_with_admin(conn, name, timezone, email, f"cli-{uuid.uuid4().hex}",
-                                           settings.audit_chains)
+                                           settings.audit_chains, admin_subject=subject)
     finally:
         await conn.close()
 
@@ -185,16 +253,63 @@ async def _create_tenant(settings: Settings, url: str, name: str, timezone: str,
 def token(
     tenant: str = typer.Option(..., help="Tenant id."),
     user: str = typer.Option(..., help="User id, or the user's subject."),
-    ttl_minutes: int = typer.Option(None, help="Lifetime in minutes (default UNIFOCUS_TOKEN_TTL_MINUTES)."),
+    ttl_minutes: int = typer.Option(
+        None, min=1, help="Lifetime in minutes (default UNIFOCUS_TOKEN_TTL_MINUTES)."),
 ) -> None:
-    """Print a signed HS256 token for a user (development, tests, the demo)."""
+    """Print a signed HS256 token for a user (development, tests, the demo).
+
+    A --user that is the id of a user of the tenant is signed as that user's subject (the
+    token's `sub` must be the subject, which may differ from the id); anything else is signed
+    as a subject. Looking a user up needs the database (DATABASE_URL, else the embedded one)."""
     from unifocus.auth.tokens import mint_token
 
     settings = get_settings()
     if settings.jwks_url:
         typer.echo("token: this deployment uses an OIDC issuer (UNIFOCUS_JWKS_URL); ask it for tokens", err=True)
         raise typer.Exit(2)
-    typer.echo(mint_token(settings, uuid.UUID(tenant), user, ttl_minutes))
+    try:
+        tenant_id = uuid.UUID(tenant)
+    except ValueError:
+        raise typer.BadParameter(f"{tenant!r} is not a tenant id (UUID)", param_hint="'--tenant'") from None
+    subject = user
+    try:
+        user_id: uuid.UUID | None = uuid.UUID(user)
+    except ValueError:
+        user_id = None  # not an id: a subject, signed as given (no database needed)
+    if user_id is not None:
+        found = _run_db("token", _user_subject(settings, tenant_id, user_id))
+        if found is None:
+            typer.echo(f"token: no user {user_id} in tenant {tenant_id}; signing {user!r} as a subject", err=True)
+        else:
+            subject, active = found
+            if not active:
+                typer.echo(f"token: user {user_id} is deactivated; the API will answer 403", err=True)
+    typer.echo(mint_token(settings, tenant_id, subject, ttl_minutes))
+
+
+def _runtime_url(settings: Settings) -> str:
+    """The app role's URL. A configured UNIFOCUS_APP_DATABASE_URL is used as is, so a pod with
+    only the runtime role's URL never starts an embedded server to look a user up."""
+    return settings.app_database_url or app_url(settings, owner_url(settings))
+
+
+async def _user_subject(settings: Settings, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[str, bool] | None:
+    """(subject, active) of the tenant's user with this id; None when there is none."""
+    import asyncpg
+
+    from unifocus.db.pool import set_tenant
+
+    conn = await asyncpg.connect(_runtime_url(settings))
+    try:
+        # users is under row-level security: the app role sees a tenant's rows only with the
+        # tenant set, and set_tenant is transaction-local.
+        async with conn.transaction(readonly=True):
+            await set_tenant(conn, tenant_id)
+            row = await conn.fetchrow(
+                "SELECT subject, active FROM users WHERE tenant_id = $1 AND id = $2", tenant_id, user_id)
+    finally:
+        await conn.close()
+    return None if row is None else (row["subject"], row["active"])
 
 
 def _mount_feature_commands() -> None:
@@ -218,6 +333,32 @@ def _mount_feature_commands() -> None:
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
+    from unifocus.settings import ConfigurationError
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     _mount_feature_commands()
-    main_app()
+    # Settings are read inside each command: a bad environment is the operator's to fix, so it
+    # is named on one line (exit 2, like a bad option) instead of a stack trace.
+    try:
+        main_app()
+    except ConfigurationError as exc:
+        _config_error([str(exc)])
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # Without the input values: they may be secrets (a password in a URL, the JWT secret).
+        _config_error([f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)])
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    """The variable behind a Settings field: its alias (DATABASE_URL) or UNIFOCUS_<FIELD>."""
+    name = str(loc[0]) if loc else "?"
+    return name if name.isupper() else f"UNIFOCUS_{name.upper()}"
+
+
+def _config_error(lines: list[str]) -> NoReturn:
+    for line in lines:
+        typer.echo(f"configuration: {line}", err=True)
+    sys.exit(2)

@@ -158,3 +158,20 @@ async def test_keyset_pages_while_inserts_go_on(api: Api, owner_url: str, settin
 
 async def test_unknown_tenant_ids_in_filters_are_empty_not_errors(api: Api, tenant_a: TenantFixture) -> None:
     assert await logs(api, tenant_a.admin, userId=str(uuid.uuid4())) == []
+
+
+async def test_a_tenant_patch_that_changes_nothing_writes_no_entry(api: Api, tenant_a: TenantFixture) -> None:
+    """One entry per changed entity (contract 7): the same values again, or an empty patch,
+    answer the tenant as it is and add nothing to the log; a real change adds one entry."""
+    tenant = (await api.req("GET", "/api/tenant", tenant_a.admin)).json()
+    for patch in ({}, {"name": tenant["name"], "timezone": tenant["timezone"]},
+                  {"policy": {"lateGraceMinutes": tenant["policy"]["lateGraceMinutes"]}}):
+        r = await api.req("PATCH", "/api/tenant", tenant_a.admin, json=patch)
+        assert r.status_code == 200 and r.json() == tenant, r.text
+    assert await logs(api, tenant_a.admin, entity="Tenant") == []
+    r = await api.req("PATCH", "/api/tenant", tenant_a.admin, json={"policy": {"lateGraceMinutes": 7}})
+    assert r.status_code == 200 and r.json()["policy"]["lateGraceMinutes"] == 7
+    [entry] = await logs(api, tenant_a.admin, entity="Tenant")
+    assert entry["action"] == "updated"
+    assert entry["changes"]["before"]["policy"]["lateGraceMinutes"] == tenant["policy"]["lateGraceMinutes"]
+    assert entry["changes"]["after"]["policy"]["lateGraceMinutes"] == 7

@@ -36,6 +36,8 @@ async def update(tx: WriteTx, patch: TenantPatch) -> Tenant:
     after = before.model_copy(
         update={"name": patch.name or before.name, "timezone": patch.timezone or before.timezone, "policy": policy}
     )
+    if after == before:
+        return before  # nothing changed: no write, no audit entry (contract 7: per changed entity)
     await tx.conn.execute(
         "UPDATE tenants SET name = $2, timezone = $3, policy = $4, updated_at = now() WHERE tenant_id = $1",
         tx.caller.tenant_id, after.name, after.timezone, policy.model_dump_json(by_alias=True),
@@ -46,14 +48,19 @@ async def update(tx: WriteTx, patch: TenantPatch) -> Tenant:
 
 
 async def create_with_admin(
-    conn: asyncpg.Connection, name: str, timezone: str, admin_email: str, request_id: str, chains: int = 1
+    conn: asyncpg.Connection, name: str, timezone: str, admin_email: str, request_id: str, chains: int = 1,
+    *, admin_subject: str | None = None,
 ) -> tuple[UUID, UUID]:
     """Insert a tenant and its first admin, audited, in the caller's transaction. Runs as the
-    app role with the new tenant set, so RLS checks these inserts like any other."""
+    app role with the new tenant set, so RLS checks these inserts like any other.
+
+    `admin_subject` is the `sub` the identity provider will put in the admin's tokens (an OIDC
+    deployment cannot choose it); without it the admin's subject is its id, as for any user."""
     from unifocus.audit.writer import append
     from unifocus.db.pool import set_tenant
 
     tenant_id, admin_id = uuid4(), uuid4()
+    subject = admin_subject or str(admin_id)
     await set_tenant(conn, tenant_id)
     policy = Policy().model_dump_json(by_alias=True)
     await conn.execute(
@@ -62,11 +69,11 @@ async def create_with_admin(
     )
     await conn.execute(
         "INSERT INTO users (tenant_id, id, email, role, subject) VALUES ($1, $2, $3, 'admin', $4)",
-        tenant_id, admin_id, admin_email, str(admin_id),
+        tenant_id, admin_id, admin_email, subject,
     )
     tenant_after = {"id": str(tenant_id), "name": name, "timezone": timezone, "policy": orjson.loads(policy)}
     user_after = {"id": str(admin_id), "email": admin_email, "role": "admin", "active": True,
-                  "subject": str(admin_id), "employeeId": None}
+                  "subject": subject, "employeeId": None}
     entries = [
         AuditEntry("Tenant", "created", tenant_id, None, tenant_after),
         AuditEntry("User", "created", admin_id, None, user_after),
