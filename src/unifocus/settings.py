@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Bound on one JWKS fetch. The fetch is synchronous and holds the worker's event loop while
     # it waits, so it is kept short; past it requests needing the keys answer 503.
     jwks_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How long the fetched key set is trusted before it is fetched again: a key the issuer
+    # removes (rotated out, compromised) stops verifying within this bound.
+    jwks_cache_seconds: float = Field(default=300.0, gt=0)
     jwt_algorithms: str = "RS256,ES256"
     tenant_claim: str = "tenant_id"
     jwt_leeway_seconds: int = 30

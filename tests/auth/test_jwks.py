@@ -412,3 +412,42 @@ async def test_keys_already_fetched_keep_verifying_while_the_jwks_is_down(
             assert r.status_code == 200, r.text
     finally:
         issuer.stop()
+
+
+async def test_a_jwks_answer_that_is_no_key_set_is_503(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """A proxy's error page (or truncated JSON) where the key set should be: the issuer is
+    broken, the caller's token may be fine."""
+    for body in (b"<html><body>502 Bad Gateway</body></html>", b'{"keys": [', b"[1, 2]"):
+        issuer = JwksServer(body)
+        issuer.start()
+        try:
+            async with running_app(outage_settings(owner_url, tmp_path, issuer.url),
+                                   raise_app_exceptions=False) as (_, client):
+                assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
+        finally:
+            issuer.stop()
+
+
+async def test_a_key_the_issuer_removes_stops_verifying_new_tokens(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """Key rotation or revocation: once the key set is fetched again (UNIFOCUS_JWKS_CACHE_SECONDS),
+    a token signed with a key no longer in it is 401, while the remaining key still verifies."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        settings = outage_settings(owner_url, tmp_path, issuer.url, jwks_cache_seconds=0.5)
+        async with running_app(settings) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            rotated = json.loads(keys.jwks())
+            rotated["keys"] = [k for k in rotated["keys"] if k["kid"] != RSA_KID]
+            issuer.body = json.dumps(rotated).encode()
+            await asyncio.sleep(0.7)
+            r = await me(client, rs256(oidc_claims(tenant, jti="after-rotation"), keys.rsa))
+            assert r.status_code == 401, r.text
+            es = jwt.encode(oidc_claims(tenant, jti="ec"), keys.ec, algorithm="ES256", headers={"kid": EC_KID})
+            assert (await me(client, es)).status_code == 200
+    finally:
+        issuer.stop()

@@ -27,8 +27,9 @@ class Identity:
     subject: str
 
 
-# Verified tokens remembered per process: bounded in count and in time (a key removed from
-# the issuer's JWKS stops being accepted within CACHE_SECONDS).
+# Verified tokens remembered per process: bounded in count and in time. A key removed from the
+# issuer's JWKS verifies no new token once the key set is fetched again (within
+# UNIFOCUS_JWKS_CACHE_SECONDS); a token verified before stays accepted for CACHE_SECONDS at most.
 CACHE_ENTRIES = 10_000
 CACHE_SECONDS = 300.0
 
@@ -63,15 +64,25 @@ class JwksClient(jwt.PyJWKClient):
     window instead; tokens whose keys are already cached keep verifying meanwhile, since only
     fetches are refused."""
 
-    def __init__(self, uri: str, timeout: float) -> None:
-        super().__init__(uri, cache_keys=True, lifespan=300, timeout=timeout)
+    def __init__(self, uri: str, timeout: float, lifespan: float) -> None:
+        # cache_keys=False: PyJWT's per-kid cache never expires, so a key the issuer removed
+        # would verify for the life of the process. The key set itself is cached (parsed) for
+        # `lifespan`, and verified tokens have their own cache, so nothing is re-fetched per request.
+        super().__init__(uri, cache_keys=False, lifespan=lifespan, timeout=timeout)
         self._down_until = 0.0
 
     def fetch_data(self) -> Any:
         if time.monotonic() < self._down_until:
             raise jwt.PyJWKClientConnectionError("The JWKS endpoint failed moments ago; not retried yet.")
         try:
-            return super().fetch_data()
+            try:
+                return super().fetch_data()
+            except (ValueError, jwt.PyJWKClientError) as exc:
+                if isinstance(exc, jwt.PyJWKClientConnectionError):
+                    raise
+                # An answer that is not a key set (a proxy's HTML page, truncated JSON): the
+                # issuer is broken, not the caller's token.
+                raise jwt.PyJWKClientConnectionError(f"The JWKS endpoint answered no key set: {exc}") from exc
         except jwt.PyJWKClientConnectionError as exc:
             self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
             # Once per window, not per request: the operator's signal that logins now fail.
@@ -105,7 +116,7 @@ class TokenVerifier:
         # accept any `aud`-less token.
         settings.check_auth_mode()
         if settings.jwks_url:
-            self.jwks = JwksClient(settings.jwks_url, settings.jwks_timeout_seconds)
+            self.jwks = JwksClient(settings.jwks_url, settings.jwks_timeout_seconds, settings.jwks_cache_seconds)
             self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
             # OIDC (contract section 2): the issuer signs tokens for other applications too;
             # `iss` and `aud` say this one is ours, so they are always required and checked.
