@@ -338,6 +338,12 @@ def main() -> None:
     from unifocus.settings import ConfigurationError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # One-off commands (an export, the sweep) count metrics too, and prometheus_client
+        # fails on a missing directory: a Job's fresh /tmp has none. Before any command module
+        # is imported, since a metric's file is created with the metric.
+        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
     _mount_feature_commands()
     # Settings are read inside each command: a bad environment is the operator's to fix, so it
     # is named on one line (exit 2, like a bad option) instead of a stack trace.

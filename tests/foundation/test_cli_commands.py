@@ -214,3 +214,15 @@ async def test_exceptions_sweep_raises_absences(cli_db: CliDb, cli_api: Api, acm
     assert raised == len(kinds) >= 2
 
 
+
+
+async def test_a_one_off_command_creates_a_missing_metrics_directory(cli_db: CliDb, tmp_path: Path) -> None:
+    """A Job's pod (deploy/k8s) starts with an empty /tmp while PROMETHEUS_MULTIPROC_DIR names
+    /tmp/metrics: the export must run, not fail on the missing directory."""
+    metrics = tmp_path / "fresh-tmp" / "metrics"
+    env = cli_env(cli_db.url, cli_db.data_dir) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    out = tmp_path / "audit.jsonl"
+    done = await arun(env, "audit", "export", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z",
+                      "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert out.exists() and metrics.is_dir()
