@@ -9,18 +9,27 @@ The probe and health-check cadence is checked against the readiness gate (seed s
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import kubernetes_validate
 import pytest
+import typer
+import typer.core
+import typer.main
 import yaml
+from croniter import croniter
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -93,8 +102,20 @@ def _api_container() -> dict[str, Any]:
     return next(c for c in containers if c["name"] == "api")
 
 
+BACKUP_CRONJOB = "unifocus-backup"
+AUDIT_EXPORT_CRONJOB = "unifocus-audit-export"
+CRONJOBS = (BACKUP_CRONJOB, AUDIT_EXPORT_CRONJOB)
+
+
+def _pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment or Job, or of the Jobs a CronJob creates."""
+    spec = workload["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob" else spec["template"]
+    return template["spec"]
+
+
 def _workloads() -> list[dict[str, Any]]:
-    return [_deployment(), _resource("Job", "unifocus-migrate")]
+    return [_deployment(), _resource("Job", "unifocus-migrate")] + [_resource("CronJob", n) for n in CRONJOBS]
 
 
 def _bytes(quantity: str) -> int:
@@ -184,7 +205,9 @@ def test_kustomize_build_renders_valid_resources() -> None:
         rendered = [d for d in yaml.safe_load_all(built.stdout) if d]
         key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
         assert sorted(rendered, key=key) == sorted(docs, key=key)
-    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "Job", "HorizontalPodAutoscaler"}
+    assert {d["kind"] for d in docs} >= {
+        "Deployment", "Service", "Job", "HorizontalPodAutoscaler", "CronJob", "PersistentVolumeClaim"
+    }
     assert not any(d["kind"] == "Secret" for d in docs), "kustomize output must not carry a Secret"
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
@@ -236,7 +259,7 @@ def test_graceful_shutdown_fits_in_termination_grace() -> None:
 def test_secrets_are_only_referenced_never_written() -> None:
     for workload in _workloads():
         name = workload["metadata"]["name"]
-        pod = workload["spec"]["template"]["spec"]
+        pod = _pod_spec(workload)
         for container in pod.get("initContainers", []) + pod["containers"]:
             for source in container.get("envFrom", []):
                 if "secretRef" in source:
@@ -280,7 +303,7 @@ def test_api_pods_use_the_runtime_role_and_the_job_the_owner() -> None:
     referenced = {
         e["valueFrom"]["secretKeyRef"]["key"]
         for w in _workloads()
-        for c in w["spec"]["template"]["spec"]["containers"]
+        for c in _pod_spec(w)["containers"]
         for e in c.get("env", [])
         if "secretKeyRef" in e.get("valueFrom", {})
     }
@@ -289,9 +312,12 @@ def test_api_pods_use_the_runtime_role_and_the_job_the_owner() -> None:
         assert "CHANGE-ME" in value, f"secret.example.yaml {key} must be an obvious placeholder"
 
 
-@pytest.mark.parametrize("kind,name", [("Deployment", "unifocus-api"), ("Job", "unifocus-migrate")])
+@pytest.mark.parametrize(
+    "kind,name",
+    [("Deployment", "unifocus-api"), ("Job", "unifocus-migrate")] + [("CronJob", n) for n in CRONJOBS],
+)
 def test_pods_run_non_root_with_read_only_root(kind: str, name: str) -> None:
-    pod = _resource(kind, name)["spec"]["template"]["spec"]
+    pod = _pod_spec(_resource(kind, name))
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == APP_UID
     assert pod.get("automountServiceAccountToken") is False
@@ -348,6 +374,341 @@ def test_service_hpa_and_pdb_target_the_api_pods() -> None:
     assert pdb["apiVersion"] == "policy/v1"
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+# --------------------------------------------------------------------------------------------
+# Kubernetes: the backup and audit-export CronJobs
+# --------------------------------------------------------------------------------------------
+
+BACKUP_DOC = ROOT / "docs" / "backup.md"
+# Per CronJob: its schedule (UTC) and the PVC its output goes to.
+SCHEDULES = {BACKUP_CRONJOB: "30 1 * * *", AUDIT_EXPORT_CRONJOB: "30 2 * * *"}
+OUTPUT_CLAIMS = {BACKUP_CRONJOB: "unifocus-backups", AUDIT_EXPORT_CRONJOB: "unifocus-audit-export"}
+EXPORT_CATCH_UP_DAYS = 7  # yesterday and the six days before it, each when its file is missing
+
+
+def _cron_container(name: str) -> dict[str, Any]:
+    (container,) = _pod_spec(_resource("CronJob", name))["containers"]
+    return container
+
+
+def _output_mount(name: str) -> str:
+    """The mount path of the CronJob's output volume; asserts it is the expected PVC."""
+    pod = _pod_spec(_resource("CronJob", name))
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v
+    }
+    mounts = [m for m in _cron_container(name)["volumeMounts"] if claims.get(m["name"]) == OUTPUT_CLAIMS[name]]
+    assert len(mounts) == 1, f"{name} must mount the PVC {OUTPUT_CLAIMS[name]} once"
+    assert not mounts[0].get("readOnly", False)
+    return str(mounts[0]["mountPath"])
+
+
+def _cli_args(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Parse `unifocus ARGV` with the real click/typer command tree, as `unifocus` would (the
+    command is resolved and its options parsed and converted, nothing is run). Returns the
+    command path and its parameters; a missing command, unknown option or missing required
+    option fails the test."""
+    from unifocus import cli
+
+    if "audit" not in {group.name for group in cli.main_app.registered_groups}:
+        cli._mount_feature_commands()  # what cli.main() does before dispatching
+    # typer's own click (typer >= 0.2x vendors it): its group and error classes, not click's.
+    command: Any = typer.main.get_command(cli.main_app)
+    path: list[str] = []
+    rest = list(argv)
+    while isinstance(command, typer.core.TyperGroup):
+        assert rest, f"`unifocus {' '.join(path)}` needs a subcommand"
+        name = rest.pop(0)
+        sub = command.get_command(typer.Context(command), name)
+        assert sub is not None, f"`unifocus {' '.join([*path, name])}` is not a command"
+        path.append(name)
+        command = sub
+    try:
+        ctx = command.make_context("unifocus " + " ".join(path), rest)
+    except Exception as exc:  # a usage error (ClickException): unknown option, missing value
+        if not hasattr(exc, "format_message"):
+            raise
+        pytest.fail(f"`unifocus {' '.join(argv)}`: {exc.format_message()}")
+    return path, ctx.params
+
+
+def _script(name: str) -> str:
+    """The CronJob's shell script as the container runs it: kubelet expands $(VAR) references
+    to the container's variables in command/args and turns $$ into $; anything else in $(...)
+    (command substitution) reaches the shell unchanged."""
+    container = _cron_container(name)
+    assert container["command"] == ["/bin/sh", "-c"], f"{name}: a shell script, run by the image's /bin/sh"
+    (script,) = container["args"]
+    variables = {e["name"] for e in container.get("env", [])} | set(_resource("ConfigMap")["data"])
+    for reference in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", script):
+        assert reference not in variables, f"{name}: kubelet would substitute $({reference}) before the shell runs"
+    return str(script).replace("$$", "$")
+
+
+def _gnu_date_or_skip() -> None:
+    done = _run(["date", "-u", "-d", "2000-03-01 -1 day", "+%F"])
+    if done.returncode != 0 or done.stdout.strip() != "2000-02-29":
+        pytest.skip("the CronJob scripts use GNU date (as in the python:3.11-slim image); this host has another")
+
+
+STUB = """#!{python}
+import json, os, sys
+from pathlib import Path
+args = sys.argv[1:]
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if os.environ.get("STUB_FAIL"):
+    sys.exit(1)
+out = args[1] if args[:1] == ["backup"] else args[args.index("--out") + 1]
+Path(out).write_text("stub\\n")
+"""
+
+
+def _run_script(
+    name: str, tmp_path: Path, fail: bool = False
+) -> tuple[subprocess.CompletedProcess[str], Path, list[list[str]]]:
+    """Run the CronJob's script with /bin/sh, with a stand-in `unifocus` first on PATH that
+    records its arguments and writes the output file, and the output PVC's mount path mapped
+    to a temporary directory. Returns the result, that directory and the recorded argv lists."""
+    _gnu_date_or_skip()
+    mount = _output_mount(name)
+    volume = tmp_path / "volume"
+    volume.mkdir(exist_ok=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stub = bin_dir / "unifocus"
+    stub.write_text(STUB.format(python=sys.executable), encoding="utf-8")
+    stub.chmod(0o755)
+    log = tmp_path / "argv.jsonl"
+    log.unlink(missing_ok=True)
+    script = _script(name)
+    assert re.search(rf"{re.escape(mount)}(?=[/\s'\"])", script), f"{name} writes outside its PVC {mount}"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "STUB_LOG": str(log)}
+    if fail:
+        env["STUB_FAIL"] = "1"
+    done = subprocess.run(
+        ["/bin/sh", "-c", script.replace(mount, str(volume))],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return done, volume, calls
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_new_kinds_are_really_validated(version: str) -> None:
+    """The schema test covers the CronJobs and PVCs for real: a schema exists for every kind in
+    deploy/k8s, and a misspelt field deep inside a CronJob's pod template or a PVC is an error."""
+    for path in _k8s_files():
+        for doc in _docs(path):
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                pytest.fail(f"{path.name}: no schema for {doc['kind']} {doc['apiVersion']} in k8s {version}")
+    for name in CRONJOBS:
+        broken = copy.deepcopy(_resource("CronJob", name))
+        _pod_spec(broken)["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, version, strict=True)
+        broken = copy.deepcopy(_resource("CronJob", name))
+        broken["spec"]["timezone"] = "Etc/UTC"
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, version, strict=True)
+    for claim in OUTPUT_CLAIMS.values():
+        broken = copy.deepcopy(_resource("PersistentVolumeClaim", claim))
+        broken["spec"]["storageClass"] = "standard"
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, version, strict=True)
+
+
+@pytest.mark.parametrize("name", CRONJOBS)
+def test_cronjob_schedule_and_job_limits(name: str) -> None:
+    cronjob = _resource("CronJob", name)
+    spec = cronjob["spec"]
+    assert cronjob["apiVersion"] == "batch/v1"
+    assert spec["schedule"] == SCHEDULES[name]
+    assert croniter.is_valid(spec["schedule"])
+    assert spec["timeZone"] == "Etc/UTC"
+    assert ZoneInfo(spec["timeZone"]).utcoffset(datetime(2026, 7, 1)) == timedelta(0)
+    assert spec["concurrencyPolicy"] == "Forbid", "never two runs at once"
+    # Late starts are bounded: well inside the day, so "today"/"yesterday" stay right.
+    assert 300 <= spec["startingDeadlineSeconds"] <= 4 * 3600
+    assert 1 <= spec["successfulJobsHistoryLimit"] <= 7
+    assert 1 <= spec["failedJobsHistoryLimit"] <= 7
+    assert spec.get("suspend", False) is False
+    job = spec["jobTemplate"]["spec"]
+    assert 1 <= job["backoffLimit"] <= 5
+    assert 0 < job["activeDeadlineSeconds"] <= 4 * 3600
+    assert job["ttlSecondsAfterFinished"] >= 86400, "keep a failed run's Job and logs at least a day"
+    pod = _pod_spec(cronjob)
+    assert pod["restartPolicy"] in ("Never", "OnFailure")
+    labels = cronjob["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "unifocus"
+    assert labels["app.kubernetes.io/part-of"] == "unifocus"
+    template_labels = spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert template_labels["app.kubernetes.io/component"] == labels["app.kubernetes.io/component"]
+    # Not the API's pods: the Service, PDB and HPA must never select them.
+    api_selector = _deployment()["spec"]["selector"]["matchLabels"]
+    assert not api_selector.items() <= template_labels.items()
+    container = _cron_container(name)
+    assert container["image"].split(":")[0] == "unifocus"
+    assert container["image"] == _api_container()["image"], "same image (and tag) as the API"
+
+
+def test_schedules_match_the_service_and_docs() -> None:
+    from unifocus.backup.service import TOOL_TIMEOUT_SECONDS
+    from unifocus.settings import Settings
+
+    # The export runs when the in-process job would have (UNIFOCUS_AUDIT_EXPORT_CRON).
+    assert SCHEDULES[AUDIT_EXPORT_CRONJOB] == Settings.model_fields["audit_export_cron"].default
+    backup_job = _resource("CronJob", BACKUP_CRONJOB)["spec"]["jobTemplate"]["spec"]
+    assert backup_job["activeDeadlineSeconds"] > TOOL_TIMEOUT_SECONDS, "let pg_dump's own timeout report first"
+    docs = BACKUP_DOC.read_text(encoding="utf-8")
+    assert "01:30 UTC" in docs and "02:30 UTC" in docs
+    for path in ("deploy/k8s/backup-cronjob.yaml", "deploy/k8s/audit-export-cronjob.yaml"):
+        assert path in docs, f"docs/backup.md must point at {path}"
+    assert "unifocus-audit-worm" in docs, "docs/backup.md must name the WORM StorageClass to provide"
+
+
+def test_cronjobs_write_to_persistent_volume_claims() -> None:
+    claims = {c["metadata"]["name"]: c for c in (_resource("PersistentVolumeClaim", n) for n in OUTPUT_CLAIMS.values())}
+    for name, claim_name in OUTPUT_CLAIMS.items():
+        mount = _output_mount(name)  # a PVC, never an emptyDir
+        assert mount not in {"/tmp", "/var/lib/unifocus"}
+        claim = claims[claim_name]
+        assert claim["metadata"]["labels"]["app.kubernetes.io/part-of"] == "unifocus"
+        assert _bytes(claim["spec"]["resources"]["requests"]["storage"]) >= _bytes("1Gi")
+        # The pod mounts exactly one PVC, its output.
+        pod = _pod_spec(_resource("CronJob", name))
+        assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == [
+            claim_name
+        ]
+        assert pod["securityContext"].get("fsGroupChangePolicy") == "OnRootMismatch"
+    # Immutability is the storage's: the archive claim names its (WORM) class explicitly and
+    # never falls back to the cluster's default, mutable one.
+    archive = claims[OUTPUT_CLAIMS[AUDIT_EXPORT_CRONJOB]]
+    assert archive["spec"].get("storageClassName") == "unifocus-audit-worm"
+    comments = (K8S / "audit-export-pvc.yaml").read_text(encoding="utf-8")
+    assert re.search(r"IMMUTABILITY COMES FROM THE STORAGE, NOT FROM KUBERNETES", comments)
+
+
+@pytest.mark.parametrize("name", CRONJOBS)
+def test_cronjob_mounts_the_metrics_dir(name: str) -> None:
+    # PROMETHEUS_MULTIPROC_DIR comes from the ConfigMap; `audit export` records metrics and
+    # fails with FileNotFoundError when that directory is missing (/tmp is an empty volume).
+    multiproc = _resource("ConfigMap")["data"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert {"configMapRef": {"name": "unifocus-config"}} in _cron_container(name)["envFrom"]
+    assert multiproc in {m["mountPath"] for m in _cron_container(name)["volumeMounts"]}
+
+
+def test_cronjobs_use_the_roles_their_commands_need() -> None:
+    def keys(name: str) -> dict[str, str]:
+        return {
+            e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+            for e in _cron_container(name).get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+
+    # `unifocus backup` dumps as the owner (DATABASE_URL): under the runtime role, row-level
+    # security makes pg_dump refuse the tenant tables.
+    assert keys(BACKUP_CRONJOB) == {"DATABASE_URL": "DATABASE_URL"}
+    # `unifocus audit export` reads through the runtime role (UNIFOCUS_APP_DATABASE_URL) and
+    # needs DATABASE_URL set only so no embedded server starts: the runtime role's URL, never
+    # the owner's.
+    assert keys(AUDIT_EXPORT_CRONJOB) == {
+        "UNIFOCUS_APP_DATABASE_URL": "UNIFOCUS_APP_DATABASE_URL",
+        "DATABASE_URL": "UNIFOCUS_APP_DATABASE_URL",
+    }
+
+
+def test_in_process_audit_export_stays_off() -> None:
+    # The CronJob exports each day; the API's in-process job (enabled by
+    # UNIFOCUS_AUDIT_EXPORT_DIR) would export it again, into an emptyDir.
+    assert "UNIFOCUS_AUDIT_EXPORT_DIR" not in _resource("ConfigMap")["data"]
+    for workload in _workloads():
+        for container in _pod_spec(workload)["containers"]:
+            assert "UNIFOCUS_AUDIT_EXPORT_DIR" not in {e["name"] for e in container.get("env", [])}
+
+
+def test_cli_parser_helper_rejects_what_unifocus_rejects() -> None:
+    """_cli_args uses the real command tree: a made-up command or option must fail."""
+    assert _cli_args(["audit", "export", "--since", "2026-03-07", "--until", "2026-03-08", "--out", "x"])[0] == [
+        "audit", "export"
+    ]
+    assert _cli_args(["backup", "/backups/x.dump"]) == (["backup"], {"file": Path("/backups/x.dump")})
+    for argv in (["audit", "exportt", "--out", "x"], ["audit", "export", "--sinse", "2026-03-07"],
+                 ["audit", "export", "--since", "2026-03-07", "--until", "2026-03-08"], ["backups", "x"], ["backup"]):
+        with pytest.raises((pytest.fail.Exception, AssertionError)):
+            _cli_args(argv)
+
+
+def test_backup_cronjob_runs_unifocus_backup_and_keeps_35_daily_12_monthly(tmp_path: Path) -> None:
+    day = datetime.now(UTC).date()
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    now = time.time()
+    ages = {  # file -> age in days
+        "unifocus-2000-01-15.dump": 40,  # daily, too old
+        "unifocus-2000-01-16.dump": 30,  # daily, kept
+        "unifocus-2000-02-01.dump": 200,  # monthly, kept
+        "unifocus-1999-01-01.dump": 400,  # monthly, too old
+        "unifocus-2000-01-17.dump.partial": 2,  # a killed run's leftover
+        "notes.txt": 400,  # not ours
+    }
+    for file, age in ages.items():
+        (volume / file).write_text("x")
+        os.utime(volume / file, (now - age * 86400, now - age * 86400))
+
+    done, volume, calls = _run_script(BACKUP_CRONJOB, tmp_path, fail=True)
+    assert done.returncode != 0, "a failed backup must fail the Job"
+    assert {p.name for p in volume.iterdir()} == set(ages), "nothing is pruned after a failed backup"
+
+    done, volume, calls = _run_script(BACKUP_CRONJOB, tmp_path)
+    assert done.returncode == 0, done.stderr
+    ((path, params),) = [_cli_args(argv) for argv in calls]
+    assert path == ["backup"]
+    days = {day, datetime.now(UTC).date()}  # around midnight, either
+    assert params["file"] in {volume / f"unifocus-{d.isoformat()}.dump" for d in days}
+    assert {p.name for p in volume.iterdir()} == {
+        params["file"].name, "unifocus-2000-01-16.dump", "unifocus-2000-02-01.dump", "notes.txt"
+    }
+
+
+def test_audit_export_cronjob_exports_each_missing_previous_utc_day_once(tmp_path: Path) -> None:
+    from unifocus.audit.cli import parse_instant
+
+    today = datetime.now(UTC).date()
+    done, volume, calls = _run_script(AUDIT_EXPORT_CRONJOB, tmp_path)
+    assert done.returncode == 0, done.stderr
+    if datetime.now(UTC).date() != today:
+        pytest.skip("ran across midnight UTC")
+    expected_days = [today - timedelta(days=n) for n in range(EXPORT_CATCH_UP_DAYS, 0, -1)]
+    exported: list[date] = []
+    for argv in calls:
+        path, params = _cli_args(argv)
+        assert path == ["audit", "export"]
+        since, until = parse_instant(params["since"], "--since"), parse_instant(params["until"], "--until")
+        assert since.utcoffset() == timedelta(0) and since.time() == datetime.min.time()
+        assert until - since == timedelta(days=1), "one whole UTC day per file"
+        assert params["tenant"] is None, "every tenant"
+        assert params["out"] == str(volume / f"audit-{since.date().isoformat()}.jsonl")
+        exported.append(since.date())
+    assert exported == expected_days, "yesterday and the six days before it, oldest first"
+
+    # The next run finds every file and rewrites none (the archive may be immutable).
+    written = {p.name: p.stat().st_mtime_ns for p in volume.iterdir()}
+    done, volume, calls = _run_script(AUDIT_EXPORT_CRONJOB, tmp_path)
+    assert done.returncode == 0 and calls == []
+    assert {p.name: p.stat().st_mtime_ns for p in volume.iterdir()} == written
+
+    # A missed night is caught up; a failed export fails the Job.
+    missing = volume / f"audit-{(today - timedelta(days=3)).isoformat()}.jsonl"
+    missing.unlink()
+    done, volume, calls = _run_script(AUDIT_EXPORT_CRONJOB, tmp_path, fail=True)
+    assert done.returncode != 0 and len(calls) == 1
+    done, volume, calls = _run_script(AUDIT_EXPORT_CRONJOB, tmp_path)
+    assert done.returncode == 0
+    assert [_cli_args(argv)[1]["out"] for argv in calls] == [str(missing)]
 
 
 # --------------------------------------------------------------------------------------------
