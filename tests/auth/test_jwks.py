@@ -451,3 +451,33 @@ async def test_a_key_the_issuer_removes_stops_verifying_new_tokens(
             assert (await me(client, es)).status_code == 200
     finally:
         issuer.stop()
+
+
+@pytest.mark.parametrize("rate_limited", [False, True], ids=["rate limits off", "rate limits on"])
+async def test_a_slow_jwks_fetch_does_not_stall_the_workers_other_requests(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, rate_limited: bool
+) -> None:
+    """While one request waits on the issuer (a fetch that never answers, bounded at 1 s), the
+    worker keeps answering: /health at once, and a caller whose token is already verified."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, issuer.url, jwks_timeout_seconds=1.0,
+                                   jwks_cache_seconds=0.2, rate_limit_enabled=rate_limited)
+        async with running_app(settings, raise_app_exceptions=False) as (app, client):
+            known = rs256(oidc_claims(tenant, jti="known"), keys.rsa)
+            assert (await me(client, known)).status_code == 200
+            app.state.verifier.jwks.uri = hole.url  # the issuer now hangs
+            await asyncio.sleep(0.3)  # the key set is stale: the next new token fetches
+            waiting = asyncio.create_task(me(client, rs256(oidc_claims(tenant, jti="new"), keys.rsa)))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            started = time.perf_counter()
+            assert (await client.get("/health")).status_code == 200
+            assert (await me(client, known)).status_code == 200
+            assert time.perf_counter() - started < 0.3, "the event loop waited on the JWKS fetch"
+            assert_unavailable(await waiting)
+    finally:
+        hole.close()
+        issuer.stop()

@@ -65,7 +65,7 @@ async def bearer_identity(request: Request) -> Identity:
         return identity
     verifier: TokenVerifier = request.app.state.verifier
     try:
-        identity = verifier.verify(token.strip())
+        identity = await verifier.verify_async(token.strip())
     except TokenError as exc:
         hooks.auth_attempt(exc.reason)
         raise

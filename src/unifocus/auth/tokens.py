@@ -5,6 +5,7 @@ The token only names the tenant and the user; it never grants a role.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -151,6 +152,18 @@ class TokenVerifier:
         leeway = self.settings.jwt_leeway_seconds
         self._cache[token] = (identity, not_before - leeway, min(expires + leeway, now + CACHE_SECONDS))
         return identity
+
+    async def verify_async(self, token: str) -> Identity:
+        """`verify` for request code. A remembered token answers at once; in OIDC mode a new
+        one is verified on a worker thread, because verifying it may fetch the issuer's key set
+        (PyJWT's fetch is synchronous, up to UNIFOCUS_JWKS_TIMEOUT_SECONDS): on the event loop
+        that would stall every request of the worker, /health included, for as long."""
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] <= time.time() < hit[2]:
+            return hit[0]
+        if self.jwks is None:
+            return self.verify(token)  # HS256: CPU only, no I/O
+        return await asyncio.to_thread(self.verify, token)
 
     def _verify(self, token: str) -> tuple[Identity, float, float]:
         s = self.settings

@@ -34,7 +34,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            identity = self.verifier.verify(token)
+            identity = await self.verifier.verify_async(token)
         except (TokenError, SigningKeysUnavailable):
             # The auth dependency answers: 401, or 503 when the issuer's keys cannot be fetched
             # (the verifier remembers the failure, so it does not wait on the issuer twice).
