@@ -373,8 +373,8 @@ async def test_a_jwks_that_never_answers_is_bounded_and_not_asked_again_at_once(
             started = time.perf_counter()
             assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
             assert time.perf_counter() - started < 1.5, "the JWKS fetch was not bounded by its timeout"
-            # The fetch holds the worker's event loop: a second request inside Retry-After
-            # answers from the remembered failure instead of waiting out another timeout.
+            # A second request inside Retry-After answers from the remembered failure instead
+            # of waiting out another timeout (and holding a thread for it).
             assert_unavailable(await me(client, rs256(oidc_claims(tenant, jti="second"), keys.rsa)))
             assert len(hole.accepted) == 1, len(hole.accepted)
     finally:
