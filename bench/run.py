@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from cpu import CpuMeter, command, pids_of, postgres_backends  # noqa: E402
 from unifocus.auth.tokens import mint_token  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
-from unifocus.db.urls import app_url, with_database  # noqa: E402
+from unifocus.db.urls import app_url, database_name, with_database  # noqa: E402
 from unifocus.settings import Settings  # noqa: E402
 
 SECRET = "bench-secret-" + "x" * 40
@@ -298,7 +298,7 @@ class Meters:
     """CpuMeters for one load: the bench database's PostgreSQL backends, plus `others`."""
 
     def __init__(self, db: str, others: dict[str, Any]) -> None:
-        database = db.rsplit("/", 1)[-1].split("?", 1)[0]
+        database = database_name(db)
         self.meters = {"postgres": CpuMeter(postgres_backends(database)),
                        **{k: CpuMeter(match) for k, match in others.items()}}
         for m in self.meters.values():

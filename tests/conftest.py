@@ -26,7 +26,7 @@ from psycopg import sql
 from unifocus.app import create_app
 from unifocus.auth.tokens import mint_token
 from unifocus.db.migrate import upgrade
-from unifocus.db.urls import app_url, with_database
+from unifocus.db.urls import app_url, database_name, with_database
 from unifocus.settings import Settings
 
 JWT_SECRET = "test-secret-" + "x" * 32
@@ -56,7 +56,7 @@ def create_database(server: str) -> str:
 
 
 def drop_database(server: str, url: str) -> None:
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    name = database_name(url)
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import Api, TenantFixture, start_app, tenant_counts
 from tests.punches.test_punches import MONDAY, punch, schedule
+from unifocus.db.urls import database_name
 from unifocus.settings import Settings
 
 
@@ -38,7 +39,7 @@ async def test_answers_are_utc_when_the_database_session_zone_is_not(
     """A server (or role) whose default TimeZone is not UTC: the instants PostgreSQL renders into
     the punch path's JSON (the exception's createdAt, a repeated device punch's timestamps)
     still come back as `...Z`, and equal to what a later read returns."""
-    database = owner_url.rsplit("/", 1)[-1].split("?", 1)[0]
+    database = database_name(owner_url)
     owner_sql.execute(f'ALTER ROLE {settings.app_db_role} IN DATABASE "{database}" SET timezone = \'Asia/Kolkata\'')
     app, client, lifespan = await start_app(settings)  # a new pool: its sessions start after the change
     try:

@@ -26,6 +26,12 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
+def database_name(url: str) -> str:
+    """The database a URL names: its path, not the last `/` of the whole string (an embedded
+    server's URL carries a socket directory in its query, `?host=/tmp/.../pgdata`)."""
+    return urlsplit(url).path.lstrip("/")
+
+
 def app_url(settings: Settings, owner_url: str) -> str:
     """The runtime role's URL: explicit, else the owner's server with the app role's login."""
     if settings.app_database_url:
