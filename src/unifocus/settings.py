@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    # Bound on one JWKS fetch. The fetch is synchronous and holds the worker's event loop while
-    # it waits, so it is kept short; past it requests needing the keys answer 503.
+    # Bound on one JWKS fetch (synchronous, on a worker thread: a request whose token needs the
+    # keys waits for it); past it such requests answer 503.
     jwks_timeout_seconds: float = Field(default=2.0, gt=0)
     # How long the fetched key set is trusted before it is fetched again: a key the issuer
     # removes (rotated out, compromised) stops verifying within this bound.

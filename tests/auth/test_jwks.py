@@ -417,9 +417,13 @@ async def test_keys_already_fetched_keep_verifying_while_the_jwks_is_down(
 async def test_a_jwks_answer_that_is_no_key_set_is_503(
     owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
 ) -> None:
-    """A proxy's error page (or truncated JSON) where the key set should be: the issuer is
-    broken, the caller's token may be fine."""
-    for body in (b"<html><body>502 Bad Gateway</body></html>", b'{"keys": [', b"[1, 2]"):
+    """A proxy's error page, truncated JSON, or a key set with no signing key where the keys
+    should be: the issuer is broken, the caller's token may be fine."""
+    enc_only = json.loads(keys.jwks())
+    for k in enc_only["keys"]:
+        k["use"] = "enc"
+    for body in (b"<html><body>502 Bad Gateway</body></html>", b'{"keys": [', b"[1, 2]", b"{}", b'{"keys": []}',
+                 json.dumps(enc_only).encode()):
         issuer = JwksServer(body)
         issuer.start()
         try:
@@ -481,3 +485,21 @@ async def test_a_slow_jwks_fetch_does_not_stall_the_workers_other_requests(
     finally:
         hole.close()
         issuer.stop()
+
+
+async def test_an_expired_token_is_401_even_while_the_issuer_is_down(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """An expired token needs a new token, not a retry: 401 `expired`, said without asking the
+    (unreachable) issuer, while a live token in the same outage gets the 503."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            expired = rs256(oidc_claims(tenant, exp=int(time.time()) - 3600), keys.rsa)
+            r = await me(client, expired)
+            assert r.status_code == 401 and "expired" in r.json()["detail"], r.text
+            assert hole.accepted == []  # no fetch was made for it
+            assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
+    finally:
+        hole.close()

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,10 @@ class SigningKeysUnavailable(ServiceUnavailable):
 
 class JwksClient(jwt.PyJWKClient):
     """PyJWKClient that remembers a failed fetch for KEYS_RETRY_SECONDS. Its fetch is
-    synchronous (urllib) and runs on the event loop: while the issuer does not answer, every
-    fetch would stall all of the worker's requests for up to the timeout. One attempt per
-    window instead; tokens whose keys are already cached keep verifying meanwhile, since only
-    fetches are refused."""
+    synchronous (urllib; run on `TokenVerifier`'s own thread): while the issuer does not
+    answer, every new token would wait out the timeout in turn. One attempt per window
+    instead; tokens whose keys are already cached keep verifying meanwhile, since only fetches
+    are refused."""
 
     def __init__(self, uri: str, timeout: float, lifespan: float) -> None:
         # cache_keys=False: PyJWT's per-kid cache never expires, so a key the issuer removed
@@ -78,17 +79,42 @@ class JwksClient(jwt.PyJWKClient):
         try:
             try:
                 return super().fetch_data()
-            except (ValueError, jwt.PyJWKClientError) as exc:
+            except (ValueError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
                 if isinstance(exc, jwt.PyJWKClientConnectionError):
                     raise
-                # An answer that is not a key set (a proxy's HTML page, truncated JSON): the
-                # issuer is broken, not the caller's token.
+                # An answer that is not a key set (a proxy's HTML page, truncated JSON, no
+                # usable key): the issuer is broken, not the caller's token.
                 raise jwt.PyJWKClientConnectionError(f"The JWKS endpoint answered no key set: {exc}") from exc
         except jwt.PyJWKClientConnectionError as exc:
             self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
             # Once per window, not per request: the operator's signal that logins now fail.
             log.warning("JWKS fetch from %s failed (%s); answering 503 for %d s", self.uri, exc, KEYS_RETRY_SECONDS)
             raise
+
+
+    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
+        """The set's signing keys. A set that holds none (every key for encryption, or none
+        with a `kid`) is the issuer's failure too: 503, not a 401 for every caller. A token
+        whose `kid` is not in a good set stays a 401 (raised by `get_signing_key`)."""
+        try:
+            return super().get_signing_keys(refresh)
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
+            if isinstance(exc, jwt.PyJWKClientConnectionError):
+                raise
+            raise jwt.PyJWKClientConnectionError(f"The JWKS endpoint holds no signing key: {exc}") from exc
+
+
+def _refuse_expired_before_fetching(token: str, leeway: float) -> None:
+    """An expired token is a 401 whatever its signature: said before the issuer's keys are
+    looked up, so that while the issuer is down a client with an expired token is told to get a
+    new one (not to retry), and no fetch is made for it. Refusing on an unverified claim only
+    refuses; acceptance still needs the signature."""
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return  # malformed: jwt.decode below says so
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp + leeway < time.time():
+        raise TokenError("The token has expired.", "expired")
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -116,7 +142,10 @@ class TokenVerifier:
         # validated again, and without an issuer and an audience PyJWT would skip `iss` and
         # accept any `aud`-less token.
         settings.check_auth_mode()
+        self._fetcher: ThreadPoolExecutor | None = None
         if settings.jwks_url:
+            # One thread: PyJWKClient serialises its fetches behind a lock anyway.
+            self._fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unifocus-jwks")
             self.jwks = JwksClient(settings.jwks_url, settings.jwks_timeout_seconds, settings.jwks_cache_seconds)
             self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
             # OIDC (contract section 2): the issuer signs tokens for other applications too;
@@ -163,7 +192,9 @@ class TokenVerifier:
             return hit[0]
         if self.jwks is None:
             return self.verify(token)  # HS256: CPU only, no I/O
-        return await asyncio.to_thread(self.verify, token)
+        # Its own thread, not the loop's default pool: a hanging issuer must not hold the
+        # threads that other work (getaddrinfo for a new database connection) needs.
+        return await asyncio.get_running_loop().run_in_executor(self._fetcher, self.verify, token)
 
     def _verify(self, token: str) -> tuple[Identity, float, float]:
         s = self.settings
@@ -171,6 +202,8 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in self.algorithms:
                 raise TokenError("The token's algorithm is not accepted.")
+            if self.jwks is not None:
+                _refuse_expired_before_fetching(token, s.jwt_leeway_seconds)
             claims = jwt.decode(
                 token,
                 self._key(token),
