@@ -8,7 +8,7 @@ import psycopg
 
 from tests.conftest import Api, TenantFixture
 from unifocus.db.pool import Database
-from unifocus.timeexceptions.sweep import sweep, sweep_employee
+from unifocus.timeexceptions.sweep import sweep_employee, sweep_tenant
 
 # Monday 2026-03-02 in America/New_York (EST, UTC-5): a 09:00-17:00 shift is 14:00-22:00Z.
 MONDAY = "2026-03-02"
@@ -214,13 +214,14 @@ async def test_the_sweep_finds_an_open_break_of_an_employee_with_no_schedule(
 ) -> None:
     """No schedule anywhere near: the session matches no occurrence, but a break left open
     past maxBreakMinutes + missedPunchAfterMinutes is a missed_punch, and the scheduled sweep
-    (the job over every tenant, not one named employee) must find the employee to raise it."""
+    (its pass over the tenant, not one named employee) must find the employee to raise it.
+    (`sweep` runs this for every tenant; the test database holds other tests' tenants.)"""
     for kind, ts in (("clock_in", "2020-06-01T08:00:00Z"), ("break_start", "2020-06-01T10:00:00Z")):
         assert (await punch(api, tenant_a, kind, ts)).status_code == 201
     db: Database = app_client[0].state.db
-    assert await sweep(db, datetime(2020, 6, 1, 11, 59, tzinfo=UTC)) == 0  # 120 minutes: not yet
-    assert await sweep(db, datetime(2020, 6, 1, 12, 1, tzinfo=UTC)) >= 1
+    assert await sweep_tenant(db, tenant_a.id, datetime(2020, 6, 1, 11, 59, tzinfo=UTC)) == 0  # not yet
+    assert await sweep_tenant(db, tenant_a.id, datetime(2020, 6, 1, 12, 1, tzinfo=UTC)) == 1
     listed = (await api.req("GET", f"/api/exceptions?employeeId={tenant_a.employee_id}&type=missed_punch",
                             tenant_a.manager)).json()["items"]
     assert [e["details"]["reason"] for e in listed] == ["break_still_open"]
-    assert await sweep(db, datetime(2020, 6, 1, 12, 30, tzinfo=UTC)) == 0  # raised once
+    assert await sweep_tenant(db, tenant_a.id, datetime(2020, 6, 1, 12, 30, tzinfo=UTC)) == 0  # raised once

@@ -47,15 +47,22 @@ async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: dat
     return len(created)
 
 
+async def sweep_tenant(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
+    """One tenant's share of the sweep: its employees with a schedule or a punch near now."""
+    # One day of margin on both sides: schedule dates are local, and a punch just before the
+    # lookback can open the session whose break is overdue inside it.
+    since, until = now - LOOKBACK - timedelta(days=1), now
+    raised = 0
+    for employee_id in await _employees_to_sweep(db, tenant, since, until):
+        raised += await sweep_employee(db, tenant, employee_id, now, chains)
+    return raised
+
+
 async def sweep(db: Database, now: datetime | None = None, chains: int = 8) -> int:
     """Every tenant, every active employee with a schedule or a punch near now; returns
     exceptions raised."""
     now = now or datetime.now(UTC)
     raised = 0
-    # One day of margin on both sides: schedule dates are local, and a punch just before the
-    # lookback can open the session whose break is overdue inside it.
-    since, until = now - LOOKBACK - timedelta(days=1), now
     for tenant in await tenant_ids(db):
-        for employee_id in await _employees_to_sweep(db, tenant, since, until):  # type: ignore[arg-type]
-            raised += await sweep_employee(db, tenant, employee_id, now, chains)  # type: ignore[arg-type]
+        raised += await sweep_tenant(db, tenant, now, chains)  # type: ignore[arg-type]
     return raised
