@@ -113,6 +113,9 @@ def test_schedules_punches_exceptions_timesheets_audit(live: Server, ta: TenantF
         extra = c.add_shift(sched["id"], {"dayOfWeek": (sched["shifts"][0]["dayOfWeek"] + 2) % 7 + 1,
                                           "startTime": "01:00", "endTime": "02:00"})
         assert {s["id"] for s in c.list_shifts(sched["id"])} == {sched["shifts"][0]["id"], extra["id"]}
+        # One shift a page: the client follows nextCursor (newest first), and fetches one by id.
+        assert [s["id"] for s in c.iter_shifts(sched["id"], page_size=1)] == [extra["id"], sched["shifts"][0]["id"]]
+        assert c.get_shift(sched["id"], extra["id"]) == extra
         c.delete_shift(sched["id"], extra["id"])
         assert len(c.list_shifts(sched["id"])) == 1
 

@@ -169,7 +169,14 @@ class AsyncClient:
         return await self.run(ops.add_shift(schedule_id, body, key, request_id))
 
     async def list_shifts(self, schedule_id: Id) -> list[m.Shift]:
-        return await self.run(ops.list_shifts(schedule_id))
+        """All the schedule's shifts, newest first (every page)."""
+        return [shift async for shift in self.iter_shifts(schedule_id)]
+
+    def iter_shifts(self, schedule_id: Id, *, page_size: int | None = None) -> AsyncIterator[m.Shift]:
+        return self._pages(lambda c: ops.list_shifts(schedule_id, page_size, c))
+
+    async def get_shift(self, schedule_id: Id, shift_id: Id) -> m.Shift:
+        return await self.run(ops.get_shift(schedule_id, shift_id))
 
     async def delete_shift(self, schedule_id: Id, shift_id: Id, *, key: str | None = None,
                      request_id: str | None = None) -> None:

@@ -75,6 +75,7 @@ async def tenancy(ctx: Context, row: Row) -> None:
         "delete employee": b.delete_employee(emp["id"], request_id=rid()),
         "get schedule": b.get_schedule(sched["id"]),
         "list shifts": b.list_shifts(sched["id"]),
+        "get shift": b.get_shift(sched["id"], shift["id"]),
         "add shift": b.add_shift(sched["id"], {"dayOfWeek": 7, "startTime": "01:00", "endTime": "02:00"},
                                  request_id=rid()),
         "delete shift": b.delete_shift(sched["id"], shift["id"], request_id=rid()),

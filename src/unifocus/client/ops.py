@@ -4,7 +4,6 @@ run these; their methods have the same names and arguments."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 from unifocus.client import models as m
@@ -113,12 +112,12 @@ def add_shift(schedule_id: Id, body: m.ShiftCreate, key: str | None = None,
     return write("POST", f"/api/schedules/{schedule_id}/shifts", body, key=key, request_id=request_id)
 
 
-def _items(resp: Any) -> Any:
-    return decode_json(resp)["items"]
+def list_shifts(schedule_id: Id, limit: int | None = None, cursor: str | None = None) -> Call[m.Page[m.Shift]]:
+    return read(f"/api/schedules/{schedule_id}/shifts", params=query(limit=limit, cursor=cursor))
 
 
-def list_shifts(schedule_id: Id) -> Call[list[m.Shift]]:
-    return read(f"/api/schedules/{schedule_id}/shifts", _items)
+def get_shift(schedule_id: Id, shift_id: Id) -> Call[m.Shift]:
+    return read(f"/api/schedules/{schedule_id}/shifts/{shift_id}")
 
 
 def delete_shift(schedule_id: Id, shift_id: Id, key: str | None = None,

@@ -170,7 +170,14 @@ class Client:
         return self.run(ops.add_shift(schedule_id, body, key, request_id))
 
     def list_shifts(self, schedule_id: Id) -> list[m.Shift]:
-        return self.run(ops.list_shifts(schedule_id))
+        """All the schedule's shifts, newest first (every page)."""
+        return list(self.iter_shifts(schedule_id))
+
+    def iter_shifts(self, schedule_id: Id, *, page_size: int | None = None) -> Iterator[m.Shift]:
+        return self._pages(lambda c: ops.list_shifts(schedule_id, page_size, c))
+
+    def get_shift(self, schedule_id: Id, shift_id: Id) -> m.Shift:
+        return self.run(ops.get_shift(schedule_id, shift_id))
 
     def delete_shift(self, schedule_id: Id, shift_id: Id, *, key: str | None = None,
                      request_id: str | None = None) -> None:
