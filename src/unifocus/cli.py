@@ -260,7 +260,8 @@ def token(
 
     A --user that is the id of a user of the tenant is signed as that user's subject (the
     token's `sub` must be the subject, which may differ from the id); anything else is signed
-    as a subject. Looking a user up needs the database (DATABASE_URL, else the embedded one)."""
+    as a subject. The lookup uses DATABASE_URL (or UNIFOCUS_APP_DATABASE_URL); without either,
+    U is signed as given."""
     from unifocus.auth.tokens import mint_token
 
     settings = get_settings()
@@ -276,7 +277,12 @@ def token(
         user_id: uuid.UUID | None = uuid.UUID(user)
     except ValueError:
         user_id = None  # not an id: a subject, signed as given (no database needed)
-    if user_id is not None:
+    if user_id is not None and not (settings.database_url or settings.app_database_url):
+        # No database configured: looking the user up would start an embedded server (initdb
+        # and migrations, or a second one beside `make run`'s) just to print a token.
+        typer.echo(f"token: no DATABASE_URL; signing {user!r} as the subject (a user's subject is "
+                   "its id unless it was set)", err=True)
+    elif user_id is not None:
         found = _run_db("token", _user_subject(settings, tenant_id, user_id))
         if found is None:
             typer.echo(f"token: no user {user_id} in tenant {tenant_id}; signing {user!r} as a subject", err=True)
@@ -288,9 +294,9 @@ def token(
 
 
 def _runtime_url(settings: Settings) -> str:
-    """The app role's URL. A configured UNIFOCUS_APP_DATABASE_URL is used as is, so a pod with
-    only the runtime role's URL never starts an embedded server to look a user up."""
-    return settings.app_database_url or app_url(settings, owner_url(settings))
+    """The app role's URL: UNIFOCUS_APP_DATABASE_URL as is, else DATABASE_URL's server with the
+    app role (the caller checked that one of them is set: no embedded server is started)."""
+    return settings.app_database_url or app_url(settings, owner_url(settings, start=False))
 
 
 async def _user_subject(settings: Settings, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[str, bool] | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import psycopg
 import pytest
 
@@ -184,6 +185,20 @@ async def test_token_refusals_exit_2(cli_db: CliDb, tmp_path: Path, oidc: bool, 
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stdout == ""
+
+
+def test_token_without_a_database_signs_the_id_and_starts_no_server(cli_db: CliDb, tmp_path: Path) -> None:
+    """No DATABASE_URL: `--user <id>` is signed as the subject (a user's default) instead of
+    starting an embedded PostgreSQL to look the user up."""
+    env = cli_env(cli_db.url, tmp_path)
+    del env["DATABASE_URL"]
+    user, tenant = str(uuid.uuid4()), str(uuid.uuid4())
+    done = run(env, "token", "--tenant", tenant, "--user", user)
+    assert done.returncode == 0, done.stderr
+    assert "no DATABASE_URL" in done.stderr
+    claims = jwt.decode(done.stdout.strip(), JWT_SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["tenant_id"]) == (user, tenant)
+    assert list(tmp_path.iterdir()) == []  # no embedded server's data directory, no secret file
 
 
 async def test_a_bad_setting_is_named_without_its_value(cli_db: CliDb, tmp_path: Path) -> None:
