@@ -362,6 +362,24 @@ def main() -> None:
             raise
         # Without the input values: they may be secrets (a password in a URL, the JWT secret).
         _config_error([f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)])
+    except _failures() as exc:
+        # A database that is down or refuses, a file that cannot be written: one line in the
+        # driver's or the OS's words and exit 1, for every command (the CronJobs' included).
+        detail = getattr(exc, "detail", None) or str(exc).strip() or "failed"
+        typer.echo(f"unifocus: {type(exc).__name__}: {detail}", err=True)
+        sys.exit(1)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    import asyncpg
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from unifocus.db.pool import UNAVAILABLE
+    from unifocus.errors import ServiceUnavailable
+
+    # ServiceUnavailable: the pool's answer when it cannot reach the database.
+    return (*UNAVAILABLE, ServiceUnavailable, asyncpg.PostgresError, psycopg.Error, OperationalError)
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -19,7 +19,7 @@ import jwt
 import psycopg
 import pytest
 
-from tests.conftest import JWT_SECRET, Api, create_database, drop_database, make_settings, start_app
+from tests.conftest import JWT_SECRET, Api, create_database, drop_database, free_port, make_settings, start_app
 from unifocus.auth.tokens import mint_token
 from unifocus.db.migrate import head_revision
 
@@ -241,3 +241,21 @@ async def test_a_one_off_command_creates_a_missing_metrics_directory(cli_db: Cli
                       "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     assert out.exists() and metrics.is_dir()
+
+
+@pytest.mark.parametrize("command", [
+    ["idempotency", "cleanup"],
+    ["exceptions", "sweep"],
+    ["audit", "verify"],
+    ["audit", "export", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z", "--out", "x.jsonl"],
+    ["migrate"],
+    ["tenants", "create", "--name", "N", "--timezone", "UTC", "--admin-email", "a@example.com"],
+], ids=lambda c: " ".join(c[:2]))
+def test_a_database_that_is_down_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
+    """Every command, the CronJobs' included: no stack trace (`run` checks), a non-zero exit."""
+    port = free_port()  # nothing listens there
+    env = cli_env(f"postgresql://postgres@127.0.0.1:{port}/nowhere", tmp_path)
+    done = run(env, *[str(tmp_path / a) if a == "x.jsonl" else a for a in command])
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip(), "no message"
+    assert not (tmp_path / "x.jsonl").exists()
