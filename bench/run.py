@@ -272,6 +272,19 @@ def pct(values: list[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, int(len(values) * p / 100))], 2)
 
 
+def code_version() -> str:
+    """The commit the run measured, `+dirty` when the working tree had changes (a figure in
+    the README must name the code it came from); `unknown` outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
                 duration: int) -> dict[str, Any]:
     """pgbench with `script` on `url`: its figures, the punches it wrote (counted on `db`) and
@@ -512,6 +525,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     svc_w, base_w, pgb_w = fresh["writes_per_s"], base["writes_per_s"], pgb["tps"]
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
                    "employees": args.employees, "duration_s": args.duration,
