@@ -9,9 +9,8 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import typer
 
@@ -23,28 +22,6 @@ tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 main_app.add_typer(tenants_app, name="tenants")
 
 _embedded: Any = None  # keeps the embedded server alive for the life of the process
-
-T = TypeVar("T")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    """A command's error for its user: one line on stderr and a non-zero exit, no traceback."""
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def _run_db(command: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`; a database that is down or refuses (login, constraint) is the user's error
-    to read, not a stack trace."""
-    import asyncpg
-
-    from unifocus.db.pool import UNAVAILABLE
-
-    try:
-        return asyncio.run(work)
-    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
-        _fail(f"{command}: the database failed: {str(exc) or type(exc).__name__}")
-
 
 def owner_url(settings: Settings, start: bool = True) -> str:
     """DATABASE_URL when set (never starts a server); else the embedded PostgreSQL."""
@@ -60,15 +37,9 @@ def owner_url(settings: Settings, start: bool = True) -> str:
 
 
 def _migrate(settings: Settings, url: str) -> None:
-    from sqlalchemy.exc import OperationalError
-
     from unifocus.db.migrate import upgrade
 
-    try:
-        upgrade(url, settings)
-    except OperationalError as exc:
-        # Unreachable server, wrong password, missing database: the driver's own words say which.
-        _fail(f"migrate: cannot use the database: {exc.orig or exc}")
+    upgrade(url, settings)  # an unreachable database is main()'s one line, not a stack trace
 
 
 @main_app.command()
@@ -200,8 +171,7 @@ def tenants_create(
     _check_tenant_options(name, timezone, admin_email, admin_subject)
     url = owner_url(settings)
     _migrate(settings, url)
-    tenant_id, admin_id = _run_db(
-        "tenants create", _create_tenant(settings, url, name, timezone, admin_email, admin_subject))
+    tenant_id, admin_id = asyncio.run(_create_tenant(settings, url, name, timezone, admin_email, admin_subject))
     token: str | None = None
     if settings.jwks_url:
         # The verifier takes the issuer's RS256/ES256 tokens only: an HS256 token would be
@@ -283,7 +253,7 @@ def token(
         typer.echo(f"token: no DATABASE_URL; signing {user!r} as the subject (a user's subject is "
                    "its id unless it was set)", err=True)
     elif user_id is not None:
-        found = _run_db("token", _user_subject(settings, tenant_id, user_id))
+        found = asyncio.run(_user_subject(settings, tenant_id, user_id))
         if found is None:
             typer.echo(f"token: no user {user_id} in tenant {tenant_id}; signing {user!r} as a subject", err=True)
         else:
@@ -364,8 +334,10 @@ def main() -> None:
         _config_error([f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)])
     except _failures() as exc:
         # A database that is down or refuses, a file that cannot be written: one line in the
-        # driver's or the OS's words and exit 1, for every command (the CronJobs' included).
-        detail = getattr(exc, "detail", None) or str(exc).strip() or "failed"
+        # driver's or the OS's words and exit 1, for every command (the CronJobs' included);
+        # the one place commands' failures are turned into that line.
+        # (SQLAlchemy wraps the driver's error in `orig`; its own text adds the SQL and a link.)
+        detail = getattr(exc, "detail", None) or str(getattr(exc, "orig", None) or exc).strip() or "failed"
         typer.echo(f"unifocus: {type(exc).__name__}: {detail}", err=True)
         sys.exit(1)
 

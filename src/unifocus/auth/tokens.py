@@ -9,7 +9,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,31 +79,33 @@ class JwksClient(jwt.PyJWKClient):
         if time.monotonic() < self._down_until:
             raise jwt.PyJWKClientConnectionError("The JWKS endpoint failed moments ago; not retried yet.")
         try:
-            try:
+            with _as_outage("The JWKS endpoint answered no key set"):
                 return super().fetch_data()
-            except (ValueError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
-                if isinstance(exc, jwt.PyJWKClientConnectionError):
-                    raise
-                # An answer that is not a key set (a proxy's HTML page, truncated JSON, no
-                # usable key): the issuer is broken, not the caller's token.
-                raise jwt.PyJWKClientConnectionError(f"The JWKS endpoint answered no key set: {exc}") from exc
         except jwt.PyJWKClientConnectionError as exc:
             self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
             # Once per window, not per request: the operator's signal that logins now fail.
             log.warning("JWKS fetch from %s failed (%s); answering 503 for %d s", self.uri, exc, KEYS_RETRY_SECONDS)
             raise
 
-
     def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
         """The set's signing keys. A set that holds none (every key for encryption, or none
         with a `kid`) is the issuer's failure too: 503, not a 401 for every caller. A token
         whose `kid` is not in a good set stays a 401 (raised by `get_signing_key`)."""
-        try:
+        with _as_outage("The JWKS endpoint holds no signing key"):
             return super().get_signing_keys(refresh)
-        except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
-            if isinstance(exc, jwt.PyJWKClientConnectionError):
-                raise
-            raise jwt.PyJWKClientConnectionError(f"The JWKS endpoint holds no signing key: {exc}") from exc
+
+
+@contextmanager
+def _as_outage(what: str) -> Iterator[None]:
+    """An issuer answer that is not a usable key set (a proxy's HTML page, truncated JSON, no
+    signing key) raised as PyJWKClientConnectionError: the issuer is broken, not the caller's
+    token, so it is answered like an unreachable issuer (503)."""
+    try:
+        yield
+    except jwt.PyJWKClientConnectionError:
+        raise
+    except (ValueError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
+        raise jwt.PyJWKClientConnectionError(f"{what}: {exc}") from exc
 
 
 def _refuse_expired_before_fetching(token: str, leeway: float) -> None:
@@ -171,10 +175,10 @@ class TokenVerifier:
         """The token's identity. A token whose signature and claims were checked is
         remembered until its `exp` (at most CACHE_SECONDS): the role and `active` still come
         from the database on every request, only the signature check is skipped."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         now = time.time()
-        hit = self._cache.get(token)
-        if hit is not None and hit[1] <= now < hit[2]:
-            return hit[0]
         identity, not_before, expires = self._verify(token)
         if len(self._cache) >= CACHE_ENTRIES:
             self._cache.clear()
@@ -182,14 +186,18 @@ class TokenVerifier:
         self._cache[token] = (identity, not_before - leeway, min(expires + leeway, now + CACHE_SECONDS))
         return identity
 
+    def _remembered(self, token: str) -> Identity | None:
+        hit = self._cache.get(token)
+        return hit[0] if hit is not None and hit[1] <= time.time() < hit[2] else None
+
     async def verify_async(self, token: str) -> Identity:
         """`verify` for request code. A remembered token answers at once; in OIDC mode a new
         one is verified on a worker thread, because verifying it may fetch the issuer's key set
         (PyJWT's fetch is synchronous, up to UNIFOCUS_JWKS_TIMEOUT_SECONDS): on the event loop
         that would stall every request of the worker, /health included, for as long."""
-        hit = self._cache.get(token)
-        if hit is not None and hit[1] <= time.time() < hit[2]:
-            return hit[0]
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         if self.jwks is None:
             return self.verify(token)  # HS256: CPU only, no I/O
         # Its own thread, not the loop's default pool: a hanging issuer must not hold the

@@ -47,7 +47,9 @@ async def _shifts(conn: asyncpg.Connection, caller: Caller, schedule_ids: list[U
     return out
 
 
-async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock: bool = False) -> Schedule:
+async def _visible_row(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock: bool = False) -> Any:
+    """The live schedule row, when the caller may see it (404 otherwise: another tenant's, or
+    another employee's to an employee)."""
     row = await conn.fetchrow(
         f"SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 AND id = $2 "  # noqa: S608
         "AND deleted_at IS NULL" + (" FOR UPDATE" if lock else ""),
@@ -55,7 +57,11 @@ async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock:
     )
     if row is None or not caller.sees_employee(row["employee_id"]):
         raise NotFound("No schedule with this id.")
-    guard(caller, row)
+    return guard(caller, row)
+
+
+async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock: bool = False) -> Schedule:
+    row = await _visible_row(conn, caller, schedule_id, lock)
     return to_schedule(row, (await _shifts(conn, caller, [schedule_id]))[schedule_id])
 
 
@@ -71,7 +77,7 @@ async def get_shift(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID,
 async def shift_page(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, page: PageParams) -> dict[str, Any]:
     """A schedule's live shifts, newest first by (created_at, id), a page at a time: a
     schedule's shifts are added one by one without a bound, so the list is paged like any other."""
-    await get(conn, caller, schedule_id)  # 404 for another tenant's, or another employee's, schedule
+    await _visible_row(conn, caller, schedule_id)  # the schedule row alone: its shifts are paged below
     rows = await conn.fetch(
         f"SELECT {SHIFT_COLS} FROM shifts WHERE tenant_id = $1 AND schedule_id = $2 "  # noqa: S608
         "AND deleted_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) "

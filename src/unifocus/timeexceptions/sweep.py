@@ -20,14 +20,15 @@ LOOKBACK = timedelta(days=3)
 
 
 async def _employees_to_sweep(db: Database, tenant: UUID, since: datetime, until: datetime) -> list[UUID]:
-    """Active employees with a live schedule on a date of [since, until] (absences, shifts
-    left open) or a punch in it: a session that matched no occurrence (no schedule at all)
-    can still leave a break open, and only the sweep raises that."""
+    """Active employees with a live schedule on a UTC date from `since`'s to the day after
+    `until`'s (absences, shifts left open; schedule dates are local), or a punch in
+    [since, until]: a session that matched no occurrence (no schedule at all) can still leave a
+    break open, and only the sweep raises that."""
     async with db.tenant_tx(tenant, readonly=True) as conn:
         rows = await conn.fetch(
             "SELECT e.id FROM employees e WHERE e.tenant_id = $1 AND e.active AND e.id IN ("
             " SELECT s.employee_id FROM schedules s WHERE s.tenant_id = $1 AND s.deleted_at IS NULL"
-            " AND s.start_date <= $3::timestamptz::date + 1 AND s.end_date >= $2::timestamptz::date - 1"
+            " AND s.start_date <= $3::timestamptz::date + 1 AND s.end_date >= $2::timestamptz::date"
             " UNION"
             " SELECT p.employee_id FROM punches p WHERE p.tenant_id = $1 AND NOT p.voided"
             " AND p.ts >= $2 AND p.ts <= $3)",
@@ -49,8 +50,8 @@ async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: dat
 
 async def sweep_tenant(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
     """One tenant's share of the sweep: its employees with a schedule or a punch near now."""
-    # One day of margin on both sides: schedule dates are local, and a punch just before the
-    # lookback can open the session whose break is overdue inside it.
+    # A day before the lookback: a punch just before it can open the session whose break is
+    # overdue inside it (and schedule dates are local).
     since, until = now - LOOKBACK - timedelta(days=1), now
     raised = 0
     for employee_id in await _employees_to_sweep(db, tenant, since, until):
