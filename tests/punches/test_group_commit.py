@@ -225,25 +225,44 @@ async def test_a_failing_group_sends_every_item_to_the_transaction(
     assert (await verify_url(owner_url, tenant_a.id)).ok
 
 
-async def test_one_device_punch_sent_for_two_employees_in_a_group_is_stored_once(
+async def test_one_device_id_for_two_employees_in_a_group_is_two_punches(
     app_client: tuple[Any, httpx.AsyncClient], api: Api, tenant_a: TenantFixture, gate: Gate,
     owner_sql: psycopg.Connection, owner_url: str,
 ) -> None:
-    """A device sends one clientPunchId for two employees at once (a device bug). The group's
-    insert breaks the device-punch unique index, so both items take the classic write at
-    the same time; neither holds the other's employee lock, so the second may hit the index
-    too. It is run again and answers the stored punch (200), never a 500; the punch is
-    stored once and the audit failure count does not move."""
+    """A device id is a repeat only for the same employee (migration 0013): one clientPunchId
+    sent for two employees in one group is two punches, both stored (201), and the group does
+    not fail."""
     emps = await employees(api, tenant_a, 3)
-    failures = REGISTRY.get_sample_value("unifocus_audit_write_failures_total") or 0.0
     device = {"device": "clock-9", "clientPunchId": "cp-9"}
     responses = await grouped(app_client[0], gate, clock(api, tenant_a, emps[0], "clock_in", "09:00:00", key="d-0"),
                               [clock(api, tenant_a, emps[1], "clock_in", "09:00:00", key="d-1", **device),
                                clock(api, tenant_a, emps[2], "clock_in", "09:00:00", key="d-2", **device)])
     assert gate.groups == [2]
+    assert [r.status_code for r in responses[1:]] == [201, 201], [r.text for r in responses]
+    assert [r.json()["employeeId"] for r in responses[1:]] == [str(emps[1]), str(emps[2])]
+    stored = owner_sql.execute("SELECT count(*) FROM punches WHERE tenant_id = %s AND device = 'clock-9'",
+                               (tenant_a.id,)).fetchone()
+    assert stored == (2,)
+    assert (await verify_url(owner_url, tenant_a.id)).ok
+
+
+async def test_one_device_punch_sent_twice_in_a_group_is_stored_once(
+    app_client: tuple[Any, httpx.AsyncClient], api: Api, tenant_a: TenantFixture, gate: Gate,
+    owner_sql: psycopg.Connection, owner_url: str,
+) -> None:
+    """A device sends one punch twice at once under two Idempotency-Keys (a device bug). Both
+    go in one group; one is stored (201), the other answers it (200), never a 500; the punch
+    is stored once and the audit failure count does not move."""
+    emps = await employees(api, tenant_a, 2)
+    failures = REGISTRY.get_sample_value("unifocus_audit_write_failures_total") or 0.0
+    device = {"device": "clock-8", "clientPunchId": "cp-8"}
+    responses = await grouped(app_client[0], gate, clock(api, tenant_a, emps[0], "clock_in", "09:00:00", key="e-0"),
+                              [clock(api, tenant_a, emps[1], "clock_in", "09:00:00", key="e-1", **device),
+                               clock(api, tenant_a, emps[1], "clock_in", "09:00:00", key="e-2", **device)])
+    assert gate.groups == [2]
     assert sorted(r.status_code for r in responses[1:]) == [200, 201], [r.text for r in responses]
     assert responses[1].json()["id"] == responses[2].json()["id"]
-    stored = owner_sql.execute("SELECT count(*) FROM punches WHERE tenant_id = %s AND device = 'clock-9'",
+    stored = owner_sql.execute("SELECT count(*) FROM punches WHERE tenant_id = %s AND device = 'clock-8'",
                                (tenant_a.id,)).fetchone()
     assert stored == (1,)
     assert (REGISTRY.get_sample_value("unifocus_audit_write_failures_total") or 0.0) == failures

@@ -67,45 +67,58 @@ async def test_a_device_repeat_answers_the_stored_punch_and_writes_nothing(
     again = await api.req("POST", "/api/punches", tenant_a.employee, json=item)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert again.headers["location"] == f"/api/punches/{first.json()['id']}"
-    # the stored punch is the answer even when the retry names an employee not found
+    # a repeat names the same employee (migration 0013): an unknown one is not found
     staff = await api.req("POST", "/api/punches", tenant_a.manager, json={**item, "employeeId": str(uuid.uuid4())})
-    assert staff.status_code == 200 and staff.json()["id"] == first.json()["id"]
+    assert staff.status_code == 404, staff.text
     # another device's id space is its own
     other = await api.req("POST", "/api/punches", tenant_a.employee, json={**item, "device": "lobby-2"})
     assert other.status_code == 201
     assert counts(owner_sql, tenant_a.id)[0] == before[0] + 1
 
 
-async def test_a_device_repeat_of_another_employees_punch_shows_nothing_of_it(
+async def test_a_device_id_stored_for_another_employee_does_not_stop_this_punch(
     api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """A manager stored a kiosk's punch `cp-1` for another employee. The tenant's employee
-    reuses that device and id for their own punch: the single punch (both write paths) answers
-    409 and the batch item `duplicate` without the punch; neither answer carries the other
-    employee's punch, and nothing is written. A manager's repeat still answers it (staff see
-    every employee)."""
+    """`device` is free text, so anyone can send a kiosk's next clientPunchId first. The
+    employee sends their own punch as `kiosk-1` / `cp-1`; the kiosk then sends another
+    employee's punch with that id. It must be stored (201) on every write path and in a batch,
+    never answered with the employee's punch, and the employee's punch stays theirs. A repeat
+    for the same employee is still a repeat (200, the stored punch, nothing written)."""
     other = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "K", "lastName": "Iosk"})
+    other_id = other.json()["id"]
     kiosk = {"device": "kiosk-1", "clientPunchId": "cp-1", "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"}
-    stored = await api.req("POST", "/api/punches", tenant_a.manager, json={**kiosk, "employeeId": other.json()["id"]})
-    assert stored.status_code == 201, stored.text
-    secret = stored.json()["id"]
-    mine = {**kiosk, "employeeId": str(tenant_a.employee_id)}
+    squatted = await api.req("POST", "/api/punches", tenant_a.employee,
+                             json={**kiosk, "employeeId": str(tenant_a.employee_id)})
+    assert squatted.status_code == 201, squatted.text
+    squat_id = squatted.json()["id"]
+
+    theirs = {**kiosk, "employeeId": other_id}
     before = counts(owner_sql, tenant_a.id)
+    stored = await api.req("POST", "/api/punches", tenant_a.manager, json=theirs)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["employeeId"] == other_id and stored.json()["id"] != squat_id
+    assert counts(owner_sql, tenant_a.id)[0] == before[0] + 1
+    repeat = await api.req("POST", "/api/punches", tenant_a.manager, json=theirs)
+    assert repeat.status_code == 200 and repeat.json()["id"] == stored.json()["id"]
+
+    # The classic write and the batch find the repeat by the same key.
+    third = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "T", "lastName": "Hird"})
     classic = make_settings(owner_url, tmp_path_factory.mktemp("classic"), optimistic_punch_write=False)
     async with running_app(classic) as (_app, client):
-        answers = [await api.req("POST", "/api/punches", tenant_a.employee, json=mine),
-                   await api.req("POST", "/api/punches", tenant_a.employee, key="k-kiosk", json=mine),
-                   await Api(client).req("POST", "/api/punches", tenant_a.employee, json=mine)]
-    for r in answers:
-        assert r.status_code == 409, r.text
-        assert secret not in r.text and other.json()["id"] not in r.text
-    batch = await api.req("POST", "/api/punches/batch", tenant_a.employee, json={"punches": [mine]})
-    assert batch.status_code == 200 and batch.json()["results"][0]["status"] == "duplicate"
-    assert batch.json()["results"][0].get("punch") is None and secret not in batch.text
-    assert counts(owner_sql, tenant_a.id)[:3] == before[:3]
-    staff = await api.req("POST", "/api/punches", tenant_a.manager, json=mine)
-    assert staff.status_code == 200 and staff.json()["id"] == secret
+        fresh = await Api(client).req("POST", "/api/punches", tenant_a.manager,
+                                      json={**kiosk, "employeeId": third.json()["id"]})
+        again = await Api(client).req("POST", "/api/punches", tenant_a.manager,
+                                      json={**kiosk, "employeeId": third.json()["id"]})
+    assert fresh.status_code == 201 and again.status_code == 200 and again.json()["id"] == fresh.json()["id"]
+    fourth = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "F", "lastName": "Ourth"})
+    items = [{**kiosk, "employeeId": fourth.json()["id"]}, {**kiosk, "employeeId": other_id}]
+    batch = await api.req("POST", "/api/punches/batch", tenant_a.manager, json={"punches": items})
+    results = batch.json()["results"]
+    assert [r["status"] for r in results] == ["created", "duplicate"], batch.text
+    assert results[1]["punch"]["id"] == stored.json()["id"]
+    mine = await api.req("GET", f"/api/punches/{squat_id}", tenant_a.employee)
+    assert mine.status_code == 200 and mine.json()["employeeId"] == str(tenant_a.employee_id)
 
 
 async def test_refusals_change_nothing(

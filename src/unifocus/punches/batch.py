@@ -31,11 +31,10 @@ async def record_batch(tx: WriteTx, items: list[BatchItem | dict[str, Any]]) -> 
     return [await _one(tx, raw) for raw in items]
 
 
-def _duplicate(tx: WriteTx, item: BatchItem, stored: Punch | None) -> BatchResult:
-    """An item already stored: the stored punch, unless it is of an employee the caller may
-    not see (then the item is still a duplicate, but nothing of that punch is shown)."""
-    shown = stored if stored is not None and tx.caller.sees_employee(stored.employee_id) else None
-    return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.duplicate, punch=shown)
+def _duplicate(item: BatchItem, stored: Punch | None) -> BatchResult:
+    """An item already stored (same device, clientPunchId and employee): the stored punch. The
+    caller may see it: the item's employee was checked first."""
+    return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.duplicate, punch=stored)
 
 
 async def _one(tx: WriteTx, raw: Any) -> BatchResult:
@@ -52,9 +51,9 @@ async def _one(tx: WriteTx, raw: Any) -> BatchResult:
     if not tx.caller.is_staff() and tx.caller.employee_id != item.employee_id:
         return BatchResult(client_punch_id=item.client_punch_id, status=BatchStatus.rejected,
                            error="employees may punch only for their own employee record")
-    existing = await service.find_by_client_id(tx, item.device, item.client_punch_id)
+    existing = await service.find_by_client_id(tx, item.device, item.client_punch_id, item.employee_id)
     if existing is not None:
-        return _duplicate(tx, item, existing)
+        return _duplicate(item, existing)
     body = PunchCreate(employee_id=item.employee_id, type=item.type, timestamp=item.timestamp,
                        device=item.device, client_punch_id=item.client_punch_id)
     source = PunchSource.device if item.device else PunchSource.api
@@ -64,10 +63,11 @@ async def _one(tx: WriteTx, raw: Any) -> BatchResult:
     try:
         punch = PunchCreated.model_validate(await service.record(tx, body, source))
     except asyncpg.UniqueViolationError:
-        # The same device + clientPunchId committed by a concurrent batch meanwhile.
+        # The same device + clientPunchId + employee committed by a concurrent batch meanwhile.
         await savepoint.rollback()
         del tx.entries[audit_mark:]
-        return _duplicate(tx, item, await service.find_by_client_id(tx, item.device, item.client_punch_id))
+        stored = await service.find_by_client_id(tx, item.device, item.client_punch_id, item.employee_id)
+        return _duplicate(item, stored)
     except AppError as exc:
         await savepoint.rollback()
         del tx.entries[audit_mark:]

@@ -27,7 +27,8 @@ from unifocus.schemas import Instant
 
 router = APIRouter(prefix="/api", tags=["punches"])
 
-DEVICE_PUNCH_INDEX = "punches_tenant_device_client"  # unique (tenant, device, clientPunchId): 0001
+# unique (tenant, device, clientPunchId, employee): migration 0013
+DEVICE_PUNCH_INDEX = "punches_tenant_device_client_employee"
 
 # A single punch's write may share a statement with other requests' (group commit).
 GROUPED = optimistic.Grouped(group_write.lane, group_write.write_many)
@@ -43,8 +44,8 @@ def _source(body: PunchCreate, tx: WriteTx) -> PunchSource:
 # accept it (the punch as stored, without `exceptions`: they were the first answer's).
 _DEVICE_REPEAT: dict[int | str, dict[str, Any]] = {200: {
     "model": Punch,
-    "description": "A repeated `device` + `clientPunchId`: the punch as stored, unchanged (no new write, "
-                   "no `exceptions`); `Location` names it.",
+    "description": "A repeated `device` + `clientPunchId` for the same employee: the punch as stored, "
+                   "unchanged (no new write, no `exceptions`); `Location` names it.",
 }}
 
 
@@ -53,8 +54,9 @@ _DEVICE_REPEAT: dict[int | str, dict[str, Any]] = {200: {
 async def create_punch(body: PunchCreate, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
     """Record a punch. Out-of-sequence punches are accepted and flagged; the answer lists the
     exceptions the punch raised. Employees punch only for themselves (403). A repeated
-    `device` + `clientPunchId` answers 200 with the stored punch (409 to an employee when it
-    is another employee's). More than 5 minutes in the future: 422."""
+    `device` + `clientPunchId` for the same employee answers 200 with the stored punch; the
+    same pair naming another employee is another punch. More than 5 minutes in the future:
+    422."""
     return await create(body, w)
 
 
@@ -80,16 +82,17 @@ async def create(body: PunchCreate, w: WriteRequest) -> Response:
     except asyncpg.exceptions.UniqueViolationError as exc:
         if exc.constraint_name != DEVICE_PUNCH_INDEX:
             raise
-        # The same device punch (device + clientPunchId) stored by a concurrent request for
-        # another employee: the employee lock orders one employee's writes, not a device's.
-        # Nothing of this attempt was committed; run again, and the repeat is found (200).
+        # The same device punch (device + clientPunchId + employee) stored by a concurrent
+        # request between this one's read of the repeat and its insert. Nothing of this attempt
+        # was committed; run again, and the repeat is found (200).
         return await write()
 
 
 @router.post("/punches/batch", response_model=BatchResponse, responses=errors(write=True))
 async def create_batch(body: BatchRequest, w: WriteRequest = Depends(writer(Role.employee))) -> Response:
     """An offline device's punches (at most 500), each stored on its own: one result per item,
-    in order: `created`, `duplicate` (same device + clientPunchId already stored) or
+    in order: `created`, `duplicate` (same device + clientPunchId already stored for the
+    item's employee) or
     `rejected` (malformed item, or an employee not found in this tenant)."""
 
     async def run(tx: WriteTx) -> Result:

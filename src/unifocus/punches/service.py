@@ -46,22 +46,15 @@ def check_may_punch_for(caller: Caller, employee_id: UUID) -> None:
         raise Forbidden("Employees may punch only for their own employee record.")
 
 
-async def find_by_client_id(tx: WriteTx, device: str | None, client_punch_id: str) -> Punch | None:
+async def find_by_client_id(tx: WriteTx, device: str | None, client_punch_id: str, employee_id: UUID) -> Punch | None:
+    """A device's repeat: the punch stored for this device, clientPunchId and employee (the
+    key of migration 0013; the same id naming another employee is another punch)."""
     row = await tx.conn.fetchrow(
         f"SELECT {PUNCH_COLS} FROM punches WHERE tenant_id = $1 AND coalesce(device, '') = $2 "  # noqa: S608
-        "AND client_punch_id = $3",
-        tx.caller.tenant_id, device or "", client_punch_id,
+        "AND client_punch_id = $3 AND employee_id = $4",
+        tx.caller.tenant_id, device or "", client_punch_id, employee_id,
     )
     return to_punch(guard(tx.caller, row)) if row else None
-
-
-def shown_repeat(caller: Caller, stored: Punch) -> Punch:
-    """A device's repeat (same device and clientPunchId) answers the punch stored for it, but
-    only to a caller who may see that punch's employee: an employee whose device reuses an id
-    stored for someone else gets 409, and learns nothing of that punch."""
-    if not caller.sees_employee(stored.employee_id):
-        raise Conflict("This device and clientPunchId already name a punch of another employee.")
-    return stored
 
 
 def _checked_instant(body: PunchCreate) -> datetime:
@@ -151,7 +144,7 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     data = orjson.loads(tx.prefetched) if tx.prefetched is not None else {}
     existing = data.get("existing")
     if existing:
-        stored = shown_repeat(tx.caller, to_punch(guard(tx.caller, _stored_punch(existing))))
+        stored = to_punch(guard(tx.caller, _stored_punch(existing)))
         return Result(200, stored, f"/api/punches/{stored.id}")
     ts = _checked_instant(body)
     if "timezone" not in data:
@@ -207,9 +200,8 @@ async def record_step_by_step(tx: WriteTx, body: PunchCreate, source: PunchSourc
     """A single punch without the prefetched reads (see `NOT_READ`): a device's repeat, then
     `record`, each reading for itself."""
     if body.client_punch_id:
-        existing = await find_by_client_id(tx, body.device, body.client_punch_id)
+        existing = await find_by_client_id(tx, body.device, body.client_punch_id, body.employee_id)
         if existing is not None:
-            existing = shown_repeat(tx.caller, existing)
             return Result(200, existing, f"/api/punches/{existing.id}")
     punch = await record(tx, body, source)
     return Result(201, punch, f"/api/punches/{punch['id']}")
