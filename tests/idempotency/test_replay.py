@@ -119,6 +119,50 @@ async def test_same_key_with_another_body_or_query_is_422(api: Api, tenant_a: Te
     assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
 
 
+def _void_state(owner_sql: psycopg.Connection, tenant_id: object, punch_id: str) -> tuple[object, ...]:
+    row = owner_sql.execute("SELECT voided, void_reason, voided_at, voided_by FROM punches "
+                            "WHERE tenant_id = %s AND id = %s", (tenant_id, punch_id)).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def test_reordered_repeated_query_parameter_is_422(api: Api, tenant_a: TenantFixture,
+                                                         owner_sql: psycopg.Connection) -> None:
+    """`?reason=A&reason=B` is reason B (the last value wins), `?reason=B&reason=A` reason A:
+    the same key with the values swapped is another request, not a replay."""
+    created = await api.req("POST", "/api/punches", tenant_a.employee, json={
+        "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": "2026-03-02T09:00:00-05:00"})
+    assert created.status_code == 201, created.text
+    punch_id = created.json()["id"]
+    path, key = f"/api/punches/{punch_id}", new_key()
+
+    first = await api.req("DELETE", f"{path}?reason=A&reason=B&note=1", tenant_a.manager, key=key)
+    assert first.status_code == 204, first.text
+    state = _void_state(owner_sql, tenant_a.id, punch_id)
+    assert state[:2] == (True, "B")
+    audits, rec = audit_entries(owner_sql, tenant_a.id), record(owner_sql, tenant_a.id, key)
+    assert rec is not None
+
+    for swapped_query in ("reason=B&reason=A&note=1", "note=1&reason=B&reason=A"):
+        swapped = await api.req("DELETE", f"{path}?{swapped_query}", tenant_a.manager, key=key)
+        assert swapped.status_code == 422, (swapped_query, swapped.text)
+        assert problem_type(swapped).endswith("idempotency-key-reused")
+        assert "idempotent-replayed" not in swapped.headers
+    # Nothing changed: the punch, the audit log, the stored record.
+    assert _void_state(owner_sql, tenant_a.id, punch_id) == state
+    assert audit_entries(owner_sql, tenant_a.id) == audits
+    assert record(owner_sql, tenant_a.id, key) == rec
+    assert records(owner_sql, tenant_a.id) == 1
+
+    # The same request still replays, also with the other name moved around reason's values.
+    for query in ("reason=A&reason=B&note=1", "note=1&reason=A&reason=B", "reason=A&note=1&reason=B"):
+        again = await api.req("DELETE", f"{path}?{query}", tenant_a.manager, key=key)
+        assert again.status_code == 204, (query, again.text)
+        assert again.headers["idempotent-replayed"] == "true"
+    assert _void_state(owner_sql, tenant_a.id, punch_id) == state
+    assert audit_entries(owner_sql, tenant_a.id) == audits
+
+
 async def test_same_key_on_another_path_or_method_is_another_request(
     api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
 ) -> None:

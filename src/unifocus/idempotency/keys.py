@@ -1,8 +1,23 @@
-"""The Idempotency-Key header (IETF draft) and the request fingerprint."""
+"""The Idempotency-Key header (IETF draft) and the request fingerprint.
+
+The fingerprint's query string is canonical up to the order of *different* names
+(`a=1&b=2` is `b=2&a=1`), never of the values of one repeated name: `reason=A&reason=B`
+means reason B to Starlette (the last value wins; a list parameter keeps the order), so it
+must not match `reason=B&reason=A`. The pairs are stably sorted by name alone.
+
+Stored fingerprints: until this canonical form, pairs were sorted by (name, value). For a
+query whose names are all distinct, and for an empty query, the two orders are the same, so
+those fingerprints are byte for byte unchanged (`tests/idempotency/test_fingerprint.py`
+checks it against the old algorithm) and a deploy turns no live retry into a 422. Only a
+query repeating a name with its values out of sorted order now fingerprints differently; a
+retry of such a request, keyed before the deploy, gets 422 idempotency-key-reused until its
+record expires, which is the answer the bug used to withhold.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from operator import itemgetter
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -12,6 +27,7 @@ from unifocus.errors import InvalidIdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+_NAME = itemgetter(0)
 
 
 def _printable(text: str) -> bool:
@@ -55,16 +71,24 @@ def _unquote(inner: str) -> str:
     return "".join(out)
 
 
+def canonical_query(query: str) -> str:
+    """The query with its pairs stably sorted by name: names may move, the values of one
+    repeated name keep their order (module docstring). `canonical_query("") == ""`."""
+    return urlencode(sorted(parse_qsl(query, keep_blank_values=True), key=_NAME))
+
+
 def fingerprint(method: str, path: str, query: str, body: bytes) -> bytes:
-    """sha256 of method, path, sorted query and the canonical JSON body, so whitespace or key
-    order never makes a retry look like another request."""
-    canonical_query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+    """sha256 of method, path, canonical query and the canonical JSON body, so whitespace,
+    JSON key order or the order of differently named parameters never makes a retry look
+    like another request."""
+    # The common write has no query at all: skip parsing it (urlencode([]) is "" anyway).
+    query_part = canonical_query(query) if query else ""
     try:
         canonical_body = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
     except orjson.JSONDecodeError:
         canonical_body = body
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), canonical_query.encode(), canonical_body):
+    for part in (method.encode(), path.encode(), query_part.encode(), canonical_body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.digest()
