@@ -9,7 +9,9 @@ code). Rounds alternate the variants (A B A B ...), so a drift of this shared ma
 falls on both; each run is a fresh server, a 2 s warm-up, then `--duration` s of wrk with
 `punch.lua` on days no earlier run used. Per run: writes/s (counted in the database), p50 /
 p99, and the CPU per write of the bench database's PostgreSQL backends and of the server's
-processes (`cpu.py`). `make bench` is the reference measurement; this answers "is B better
+processes (`cpu.py`), and how the punches were written (`write_paths`: the service's
+`unifocus_punch_writes_total` by outcome and the mean group of group commit, warm-up
+included). `make bench` is the reference measurement; this answers "is B better
 than A" when the difference is smaller than the machine's drift between two `make bench` runs.
 """
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from cpu import pids_of
@@ -43,6 +47,24 @@ from run import (
     with_database,
 )
 
+_SAMPLE = re.compile(r'^(unifocus_punch_writes_total|unifocus_write_group(?:s|_items)_total)'
+                     r'(?:\{outcome="(\w+)"\})? (\S+)$')
+
+
+def write_paths(base: str) -> dict[str, float]:
+    """How the run's punches (warm-up included) were written, from the service's counters:
+    `unifocus_punch_writes_total` by outcome (all but written and replayed fell back to the
+    classic transaction) and the mean group of group commit."""
+    counts: dict[str, float] = {}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        m = _SAMPLE.match(line)
+        if m:
+            counts[m.group(2) or m.group(1)] = float(m.group(3))
+    groups = counts.pop("unifocus_write_groups_total", 0.0)
+    items = counts.pop("unifocus_write_group_items_total", 0.0)
+    counts["mean_group"] = round(items / groups, 2) if groups else 0.0
+    return counts
+
 
 def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefix: str,
                 day0: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -60,7 +82,8 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
                          args.clients, work / "run.json")
         writes = punch_count(db) - before
         return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
-                "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes)}
+                "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes),
+                "write_paths": write_paths(server.base)}
     finally:
         server.stop()
 
