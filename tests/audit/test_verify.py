@@ -9,27 +9,15 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.audit.util import create_employee, entries, rids_for_chain, tampering
+from tests.audit.util import chain_of, create_employee, entries, tampering
 from tests.conftest import Api, TenantFixture, make_settings, make_tenant, start_app
 from unifocus.audit.verify import verify_url
 from unifocus.settings import Settings
 
 pytestmark = pytest.mark.audit
-
-
-async def chain_of(api: Api, tenant: TenantFixture, owner_url: str, n: int = 5) -> list[dict[str, Any]]:
-    """A fresh tenant's chain 0 with n entries written through the API."""
-    ids = rids_for_chain(0)
-    for i in range(n):
-        r = await create_employee(api, tenant.manager, f"Emp{i}", request_id=next(ids))
-        assert r.status_code == 201, r.text
-    rows = entries(owner_url, tenant.id)
-    assert [(e["chain"], e["seq"]) for e in rows] == [(0, s) for s in range(1, n + 1)]
-    return rows
 
 
 @pytest.fixture()

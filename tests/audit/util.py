@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.conftest import Api
+from tests.conftest import Api, TenantFixture
 from unifocus.audit.writer import chain_for
 
 
@@ -32,6 +32,17 @@ async def create_employee(api: Api, token: str, first: str = "Ann", request_id: 
     headers = {"X-Request-ID": request_id} if request_id else {}
     return await api.req("POST", "/api/employees", token, key=key, headers=headers,
                          json={"firstName": first, "lastName": "Lee", **extra})
+
+
+async def chain_of(api: Api, tenant: TenantFixture, owner_url: str, n: int = 5) -> list[dict[str, Any]]:
+    """A fresh tenant's chain 0 with n entries written through the API."""
+    ids = rids_for_chain(0)
+    for i in range(n):
+        r = await create_employee(api, tenant.manager, f"Emp{i}", request_id=next(ids))
+        assert r.status_code == 201, r.text
+    rows = entries(owner_url, tenant.id)
+    assert [(e["chain"], e["seq"]) for e in rows] == [(0, s) for s in range(1, n + 1)]
+    return rows
 
 
 def entries(owner_url: str, tenant_id: uuid.UUID, where: str = "", *args: Any) -> list[dict[str, Any]]:
@@ -60,3 +71,19 @@ def tampering(owner_url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connecti
                 conn.execute("INSERT INTO audit_log SELECT * FROM audit_backup")
             conn.execute("DROP TABLE audit_backup")
             conn.execute("SET session_replication_role = origin")
+
+
+def rehash(conn: psycopg.Connection, tenant_id: uuid.UUID, chain: int, from_seq: int) -> None:
+    """What a forger who bypasses the triggers does after changing a chain: recompute prev_hash
+    and hash of every entry from `from_seq` on with the (unkeyed) `unifocus_audit_hash`, so the
+    chain agrees with itself again. `conn` is a `tampering` connection."""
+    last = conn.execute("SELECT max(seq) FROM audit_log WHERE tenant_id = %s AND chain = %s",
+                        (tenant_id, chain)).fetchone()
+    assert last is not None and last[0] is not None
+    for seq in range(from_seq, last[0] + 1):
+        conn.execute(
+            "UPDATE audit_log a SET prev_hash = coalesce((SELECT p.hash FROM audit_log p WHERE "
+            "p.tenant_id = a.tenant_id AND p.chain = a.chain AND p.seq = a.seq - 1), '\\x'::bytea) "
+            "WHERE a.tenant_id = %s AND a.chain = %s AND a.seq = %s", (tenant_id, chain, seq))
+        conn.execute("UPDATE audit_log a SET hash = unifocus_audit_hash(a.prev_hash, a) "
+                     "WHERE a.tenant_id = %s AND a.chain = %s AND a.seq = %s", (tenant_id, chain, seq))

@@ -1,4 +1,5 @@
-"""`unifocus audit verify [--tenant T]` and `unifocus audit export --since --until --out F`."""
+"""`unifocus audit verify [--tenant T] [--heads] [--against PATH ...]` and
+`unifocus audit export --since --until --out F`."""
 
 from __future__ import annotations
 
@@ -39,25 +40,38 @@ def parse_instant(value: str, name: str) -> datetime:
 def verify(
     tenant: str = typer.Option(None, help="Only this tenant (id); default: every tenant."),
     heads: bool = typer.Option(False, "--heads", help="Also print each chain's last seq and hash."),
+    against: list[Path] = typer.Option(
+        None, "--against", metavar="PATH",
+        help="Also check the chains against this outside record: an audit export file, the "
+             "export directory (its *.jsonl files), or a file of `--heads` lines. Repeatable. "
+             "Every recorded entry must still be in the database with the recorded hash."),
 ) -> None:
     """Check the audit hash chains (as the owner, DATABASE_URL). Exit 0 when intact; exit 1
-    naming the first bad entry of each tampered tenant."""
-    from unifocus.audit.verify import verify_url
+    naming the first bad entry of each tampered tenant. A chain alone cannot show a rewrite
+    whose hashes were recomputed: give the nightly exports with --against to detect one."""
+    from unifocus.audit.verify import RecordError, record_files, verify_url
     from unifocus.cli import owner_url
     from unifocus.settings import get_settings
 
     tenant_id = _tenant(tenant)
-    report = asyncio.run(verify_url(owner_url(get_settings()), tenant_id))
+    paths = list(against or [])
+    try:
+        record_files(paths)  # a missing path or an empty directory: refused before connecting
+        report = asyncio.run(verify_url(owner_url(get_settings()), tenant_id, paths))
+    except RecordError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--against'") from None
     if heads:
         for h in report.heads:
             typer.echo(f"head tenant {h.tenant_id} chain {h.chain} seq {h.seq} hash {h.hash}")
     if report.ok:
+        checked = (f"; {report.recorded} recorded entries from {report.sources} files match"
+                   if paths else "")
         typer.echo(f"audit log intact: {report.entries} entries, {len(report.heads)} chains, "
-                   f"{report.tenants} tenants")
+                   f"{report.tenants} tenants{checked}")
         return
     for bad in report.bad:
         typer.echo(f"TAMPERED: {bad.describe()}")
-    typer.echo(f"audit log verification FAILED for {len(report.bad)} of {report.tenants} tenants")
+    typer.echo(f"audit log verification FAILED for {report.failed_tenants} of {report.tenants} tenants")
     raise typer.Exit(1)
 
 

@@ -36,6 +36,10 @@ The client address (`src_endpoint`) is not recorded by the audit log and is not 
 Lines are grouped by tenant (tenants in id order) and time-ascending within a tenant.
 `--since` is inclusive, `--until` exclusive. A file is written to a temporary name and renamed
 into place, so a reader never sees half an export.
+
+The exports are the record of the chains outside the database: `unifocus audit verify --against
+FILE|DIR` (verify.py) reads `tenantId`, `chain`, `seq`, `id` and `hash` back from these lines and
+reports any exported entry the database no longer holds exactly so.
 """
 
 from __future__ import annotations
