@@ -36,18 +36,29 @@ def owner_url(settings: Settings, start: bool = True) -> str:
     return url
 
 
-def _migrate(settings: Settings, url: str) -> None:
-    from unifocus.db.migrate import upgrade
+def _migrate(settings: Settings, url: str, target: str | None = None) -> str:
+    from unifocus.db.migrate import migrate as run_migrations
 
-    upgrade(url, settings)  # an unreachable database is main()'s one line, not a stack trace
+    # An unreachable database, or a newer schema that does not serve this code, is main()'s
+    # one line (exit 1), not a stack trace.
+    return run_migrations(url, settings, target)
 
 
 @main_app.command()
-def migrate() -> None:
-    """Apply the database migrations (as the owner role of DATABASE_URL)."""
+def migrate(
+    to: str = typer.Option(None, "--to", help="Revision to bring the schema to, up or down (default: this "
+                                             "code's head). Going down is how a release's schema is rolled "
+                                             "back: run it with the code that has the newer migrations "
+                                             "(docs/rollback.md)."),
+) -> None:
+    """Apply the database migrations (as the owner role of DATABASE_URL).
+
+    A newer schema that still serves this code (a rolled-back release) is left as it is."""
     settings = get_settings()
-    _migrate(settings, owner_url(settings))
-    typer.echo("migrations at head")
+    try:
+        typer.echo(_migrate(settings, owner_url(settings), to))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from exc
 
 
 def _prepare_env(settings: Settings, url: str | None, workers: int) -> None:
@@ -347,11 +358,13 @@ def _failures() -> tuple[type[BaseException], ...]:
     import psycopg
     from sqlalchemy.exc import OperationalError
 
+    from unifocus.db.migrate import SchemaNotServed
     from unifocus.db.pool import UNAVAILABLE
     from unifocus.errors import ServiceUnavailable
 
     # ServiceUnavailable: the pool's answer when it cannot reach the database.
-    return (*UNAVAILABLE, ServiceUnavailable, asyncpg.PostgresError, psycopg.Error, OperationalError)
+    return (*UNAVAILABLE, ServiceUnavailable, SchemaNotServed, asyncpg.PostgresError, psycopg.Error,
+            OperationalError)
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -7,12 +7,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from unifocus import __version__
-from unifocus.db.migrate import head_revision
+from unifocus.db.migrate import COMPATIBLE_FROM, head_revision, passing, schema_check
 from unifocus.db.pool import Database
 from unifocus.errors import ServiceUnavailable
 from unifocus.observability import hooks
@@ -48,17 +49,23 @@ async def health(request: Request) -> dict[str, Any]:
 
 
 async def _database(db: Database, timeout: float) -> dict[str, str]:
-    async def probe() -> str | None:
+    async def probe() -> tuple[str | None, str | None]:
         async with db.connection() as conn:
-            return await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
+            version = await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
+            if version == HEAD:
+                return version, None
+            # Not this code's schema: a newer one says which code it still serves (0014).
+            try:
+                return version, await conn.fetchval(COMPATIBLE_FROM, timeout=timeout)
+            except asyncpg.exceptions.UndefinedFunctionError:
+                return version, None
 
     try:
-        version = await asyncio.wait_for(probe(), timeout)
+        version, compatible_from = await asyncio.wait_for(probe(), timeout)
     except Exception as exc:  # any failure is reported, by name, never raised
         reason = type(exc).__name__ if not str(exc) else str(exc)
         return {"database": f"error: {reason[:200]}", "migrations": "error: database unreachable"}
-    migrations = "ok" if version == HEAD else f"error: at {version}, expected {HEAD}"
-    return {"database": "ok", "migrations": migrations}
+    return {"database": "ok", "migrations": schema_check(version, compatible_from, HEAD)}
 
 
 async def _redis(request: Request, timeout: float) -> str:
@@ -77,17 +84,19 @@ async def _redis(request: Request, timeout: float) -> str:
     "headers": {"Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}},
 }})
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: the database answers and is migrated to head. Redis is reported but only
-    feeds rate limits (which fall back to in-process buckets), so it never makes us unready."""
+    """Readiness: the database answers and its schema serves this code: migrated to this
+    code's head, or newer and saying it still serves this code (`ok: ...`, a rolled-back
+    release; docs/rollback.md). Redis is reported but only feeds rate limits (which fall back
+    to in-process buckets), so it never makes us unready."""
     state = request.app.state
     timeout = state.settings.ready_check_timeout_seconds
     db_checks, redis = await asyncio.gather(_database(state.db, timeout), _redis(request, timeout))
     checks = {"database": db_checks["database"], "redis": redis, "migrations": db_checks["migrations"]}
     for name, value in checks.items():
-        hooks.readiness(name, value in ("ok", "disabled"))
+        hooks.readiness(name, passing(value) or value == "disabled")
     if state.draining:
         return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503,
                             headers=UNAVAILABLE_HEADERS)
-    if checks["database"] == "ok" and checks["migrations"] == "ok":
+    if checks["database"] == "ok" and passing(checks["migrations"]):
         return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse({"status": "not_ready", "checks": checks}, status_code=503, headers=UNAVAILABLE_HEADERS)
