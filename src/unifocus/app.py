@@ -15,6 +15,7 @@ from unifocus import __version__
 from unifocus.auth.tokens import TokenVerifier
 from unifocus.db.pool import Database
 from unifocus.db.urls import app_url
+from unifocus.db.writepath import caller_first
 from unifocus.errors import install_error_handlers
 from unifocus.jobs.registry import build_scheduler
 from unifocus.lifecycle import install_drain_handler
@@ -45,6 +46,9 @@ can be retried with the same key. Every successful write appends audit entries i
 transaction.
 
 **Errors** are RFC 9457 `application/problem+json`. An id of another tenant is always 404.
+A caller who may not use an operation gets 401/403 before any 400/422 about its parameters or
+body; only the body limits come first (too large: 413; too deep or not UTF-8: 400; a NUL, or an
+unpaired `\\uD800`-`\\uDFFF` escape, which is not Unicode text: 422).
 **Lists** take `limit` (1-500, default 50) and an opaque `cursor`, answer
 `{items, nextCursor}`, newest first. **Rate limits**: token buckets per user and per tenant;
 every /api answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429
@@ -114,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started = time.monotonic()
     app.state.draining = False
     app.state.redis = _redis_client(settings)
-    install_error_handlers(app)
+    install_error_handlers(app, caller_first)
     for router in _routers():
         app.include_router(router)
     _document_security(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -139,13 +140,23 @@ def validation_problem(exc: RequestValidationError) -> AppError:
 _STATUS_SLUGS = {404: ("not-found", "Not Found"), 405: ("method-not-allowed", "Method Not Allowed")}
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, caller_first: Callable[[Request], Awaitable[None]] | None = None
+) -> None:
+    """`caller_first(request)`, when given, runs before a request is refused as invalid and
+    raises the AppError (401, 403, ...) to answer instead (db/writepath.py `caller_first`)."""
+
     async def on_app_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
         return problem_response(exc, request.url.path)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if caller_first is not None:
+            try:
+                await caller_first(request)
+            except AppError as refused:
+                return problem_response(refused, request.url.path)
         return problem_response(validation_problem(exc), request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:

@@ -375,4 +375,37 @@ def writer(min_role: Role) -> Callable[..., Awaitable[WriteRequest]]:
         return WriteRequest(request, identity, key, min_role, await request.body())
 
     dependency.write_path = True  # type: ignore[attr-defined]
+    dependency.min_role = min_role  # type: ignore[attr-defined]  # read by `caller_first`
     return dependency
+
+
+def route_min_role(route: Any) -> Role | None:
+    """The minimum role of a write route, from its own `writer(...)` dependency (None for a
+    route that has none: reads check the caller before any parameter is validated)."""
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+    while pending:
+        dependant = pending.pop()
+        if getattr(dependant.call, "write_path", False) is True:
+            role = getattr(dependant.call, "min_role", None)
+            if isinstance(role, Role):
+                return role
+        pending.extend(dependant.dependencies)
+    return None
+
+
+async def caller_first(request: Request) -> None:
+    """Run before a write route's request is refused as invalid (400/422): the caller's own
+    refusal, if any, comes first, as it does on reads. Without a usable token: 401; an unknown
+    user 401, a deactivated one 403, a role below the route's 403 (`enter`'s rules, the same
+    lookup). So a caller who may not use the route learns nothing of its schema, and gets the
+    answer a valid body would get. Only invalid requests pay for this round trip: a valid
+    write reads the caller in its own first statement, as before."""
+    min_role = route_min_role(request.scope.get("route"))
+    if min_role is None:
+        return
+    identity = await bearer_identity(request)
+    db: Database = request.app.state.db
+    request_id = str(getattr(request.state, "request_id", "-"))
+    async with db.tx(readonly=True) as conn:
+        caller = (await enter(conn, identity, request_id, min_role)).caller
+    request.state.user_id = str(caller.user_id)
