@@ -103,6 +103,7 @@ def test_amtool_check_config() -> None:
     [
         (("alertname=APIDown", "severity=critical", "alertgroup=availability"), "pager"),
         (("alertname=SlowQueries", "severity=warning", "alertgroup=database-latency"), "team"),
+        (("alertname=RedisUnavailable", "severity=warning", "alertgroup=rate-limit"), "team"),
         (("alertname=Watchdog", "severity=none", "alertgroup=meta"), "deadmansswitch"),
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import unifocus.observability.metrics  # noqa: F401  (registers the metrics)
-from tests.observability._rules import GRAFANA, load_rules, recording_rule_names
+from tests.observability._rules import GRAFANA, ROOT, load_rules, recording_rule_names
 
 pytestmark = pytest.mark.alerts
 
@@ -95,3 +95,20 @@ def test_no_tenant_or_user_labels() -> None:
     for obj in vars(unifocus.observability.metrics).values():
         labels = getattr(obj, "_labelnames", ())
         assert not {"tenant", "tenant_id", "user", "user_id"} & set(labels), obj
+
+
+def test_readme_lists_every_exported_metric() -> None:
+    """The README's metrics table is what operators read: every family the service exports
+    is named there (a counter by its `_total` name)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    families = sorted(f.name for f in REGISTRY.collect() if f.name.startswith("unifocus_"))
+    assert "unifocus_process_cpu_limit_cores" in families
+    assert [name for name in families if f"`{name}" not in readme] == []
+
+
+def test_punch_source_labels_are_the_api_sources() -> None:
+    from unifocus.observability.metrics import PUNCH_SOURCES
+    from unifocus.punches.schemas import PunchSource
+
+    assert set(PUNCH_SOURCES) == {source.value for source in PunchSource}
+    assert ", ".join(PUNCH_SOURCES) in unifocus.observability.metrics.PUNCHES_CREATED._documentation

@@ -77,6 +77,9 @@ IDEMPOTENCY_OUTCOMES = ("hit", "miss", "mismatch", "in_progress", "error")
 # "written" or "replayed" by it, or which reason sent it to the classic transaction.
 PUNCH_WRITE_OUTCOMES = ("written", "replayed", "stale", "key_taken", "conflict", "withdrawals",
                         "domain_error", "no_write", "group_failed")
+# The `source` of a punch (punches/schemas.py PunchSource): `device` when a device is named,
+# else `api` by default; `manual` is a manager's entry.
+PUNCH_SOURCES = ("api", "device", "manual")
 RATE_LIMIT_SCOPES = ("user", "tenant")
 READINESS_CHECKS = ("database", "redis", "migrations")
 JOB_RESULTS = ("success", "failure")
@@ -108,7 +111,8 @@ DB_POOL_CONNECTIONS_IN_USE = Gauge(
 )
 DB_POOL_CONNECTIONS_MAX = Gauge(
     "unifocus_db_pool_connections_max",
-    "Database pool capacity (pool size + overflow, summed over live workers).",
+    "Database pool capacity (each worker's asyncpg pool max_size, UNIFOCUS_DB_POOL_MAX; asyncpg "
+    "has no overflow), summed over live workers.",
     multiprocess_mode="livesum",
 )
 DB_QUERY_DURATION = Histogram(
@@ -148,7 +152,7 @@ AUTH_ATTEMPTS = Counter(
 )
 PUNCHES_CREATED = Counter(
     "unifocus_punches_created_total",
-    "Punches created, by source (e.g. web, mobile, kiosk, api).",
+    "Punches created, by source: " + ", ".join(PUNCH_SOURCES) + ".",
     ["source"],
 )
 PUNCH_WRITES = Counter(
@@ -327,7 +331,7 @@ def _declare_known_series() -> None:
         IDEMPOTENCY_LOOKUPS.labels(outcome=outcome)
     for scope in RATE_LIMIT_SCOPES:
         RATE_LIMIT_REJECTIONS.labels(scope=scope)
-    for source in ("api", "device", "manual"):
+    for source in PUNCH_SOURCES:
         PUNCHES_CREATED.labels(source=source)
     for outcome in PUNCH_WRITE_OUTCOMES:
         PUNCH_WRITES.labels(outcome=outcome)
