@@ -19,9 +19,9 @@ WORKDIR /build
 RUN python -m venv /opt/venv
 # Dependencies first (their layer is reused while only src/ changes): pyproject alone is
 # enough for pip to resolve and install them; the project itself is built afterwards.
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN mkdir -p src/unifocus && touch src/unifocus/__init__.py \
- && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip install -c constraints.txt . \
  && /opt/venv/bin/pip uninstall -y unifocus
 COPY src ./src
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \

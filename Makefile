@@ -6,15 +6,24 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 # tools: promtool, amtool, redis-server, pgbouncer (scripts/install-tools.sh installs them when missing)
-.PHONY: install tools run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
+.PHONY: install constraints tools run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
 
-$(STAMP): pyproject.toml
+# Every package at the version constraints.txt pins: a fresh machine, CI and the image run
+# what the tests ran.
+$(STAMP): pyproject.toml constraints.txt
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[test]"
+	$(VENV)/bin/pip install -q -c constraints.txt -e ".[test]"
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## re-pin constraints.txt to what a fresh install of pyproject.toml resolves today
+constraints:
+	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install -q --upgrade pip
+	.venv-pin/bin/pip install -q -e ".[test]"
+	{ sed -n '1,/^$$/p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-pin
 
 tools:
 	@scripts/install-tools.sh
