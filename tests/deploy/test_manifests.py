@@ -886,7 +886,7 @@ def test_dockerfile_and_context_carry_no_secrets() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "**"
-    assert {p for p in patterns if p.startswith("!")} == {"!pyproject.toml", "!src/"}
+    assert {p for p in patterns if p.startswith("!")} == {"!pyproject.toml", "!constraints.txt", "!src/"}
 
 
 # --------------------------------------------------------------------------------------------
