@@ -235,11 +235,11 @@ def punches_within(base: str, bound: str = "0.025") -> tuple[float, float]:
 
 
 class HealthProbe(threading.Thread):
-    """GET /health at `rate` req/s (one keep-alive connection) while the load runs."""
+    """GET `path` at `rate` req/s (one keep-alive connection) while the load runs."""
 
-    def __init__(self, base: str, rate: float = 20.0) -> None:
+    def __init__(self, base: str, path: str = "/health", rate: float = 20.0) -> None:
         super().__init__(daemon=True)
-        self.base, self.period = base, 1.0 / rate
+        self.base, self.path, self.period = base, path, 1.0 / rate
         self.latencies: list[float] = []
         self.failures = 0
         self.stopping = threading.Event()
@@ -250,7 +250,7 @@ class HealthProbe(threading.Thread):
             while not self.stopping.is_set():
                 t0 = time.perf_counter()
                 try:
-                    ok = client.get("/health").status_code == 200
+                    ok = client.get(self.path).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
@@ -472,22 +472,27 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     # (which autovacuum keeps on a live system, but not within this two-minute database) the
     # planner reads the employee's window through the tenant-wide time index, ~30x slower.
     analyze(db)
-    print(f"service: wrk {args.clients} connections, {args.duration} s (+ /health probe) ...", flush=True)
+    print(f"service: wrk {args.clients} connections, {args.duration} s (+ /health and /ready probes) ...",
+          flush=True)
     profilers = start_profilers(service, args.duration, work) if args.profile else []
-    probe = HealthProbe(service.base)
-    probe.start()
+    # /ready as a load balancer and the kubelet ask it, more often (5/s) for enough samples: it
+    # reads the database, so it is what a punch load could slow down.
+    probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)]
+    for probe in probes:
+        probe.start()
     before = punch_count(db)
     fresh_env = {**base_env, "BENCH_PREFIX": f"svc{uuid.uuid4().hex[:6]}", "BENCH_DAY0": str(midnight_days_ago(2))}
     meters = Meters(db, {"http_workers": pids_of({service.proc.pid, *service.workers()}), "wrk": command(b"wrk")})
     hist_before = punches_within(service.base)
     fresh = run_wrk(service.base, fresh_env, args.duration, args.clients, work / "fresh.json")
     hist_after = punches_within(service.base)
-    probe.stopping.set()
-    probe.join()
+    for probe in probes:
+        probe.stopping.set()
+        probe.join()
     fresh["writes"] = punch_count(db) - before
     fresh["cpu_ms_per_write"] = meters.per_write(fresh["writes"])
     fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
-    fresh["health"] = probe.summary()
+    fresh["health"], fresh["ready"] = (probe.summary() for probe in probes)
     answered = hist_after[1] - hist_before[1]
     fresh["in_app_within_25ms"] = (hist_after[0] - hist_before[0]) / answered if answered else None
     for p in profilers:
@@ -553,6 +558,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "replay_latency_ms": {"p50": replay["p50_ms"], "p99": replay["p99_ms"]},
         "replay_new_writes": replay["new_writes"],
         "health_during_load_ms": fresh["health"],
+        "ready_during_load_ms": fresh["ready"],
         "service_peak_rss_mb_per_worker": svc["peak_rss_mb"],
         "baseline_peak_rss_mb_per_worker": base["peak_rss_mb"],
         "service_with_access_log_writes_per_s": round(logged["writes_per_s"], 1) if logged else None,
@@ -607,7 +613,7 @@ def report(r: dict[str, Any]) -> None:
     def f(v: Any) -> str:
         return "-" if v is None else str(v)
 
-    h = r["health_during_load_ms"]
+    h, rd = r["health_during_load_ms"], r["ready_during_load_ms"]
     rows = [
         ("punch writes/s: service (2 workers)", r["service_writes_per_s"]),
         ("punch writes/s: bare baseline (2 workers)", r["baseline_writes_per_s"]),
@@ -628,6 +634,8 @@ def report(r: dict[str, Any]) -> None:
         ("replay (same keys) responses/s", r["replay_per_s"]),
         ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
         ("/health p50 / p99 during punch load (ms)", f"{f(h['p50_ms'])} / {f(h['p99_ms'])} ({h['samples']} samples)"),
+        ("/ready p50 / p99 during punch load (ms)",
+         f"{f(rd['p50_ms'])} / {f(rd['p99_ms'])} ({rd['samples']} samples, {rd['failures']} not 200)"),
         ("peak RSS per service worker (MB)", ", ".join(map(str, r["service_peak_rss_mb_per_worker"]))),
         ("peak RSS per baseline worker (MB)", ", ".join(map(str, r["baseline_peak_rss_mb_per_worker"]))),
         ("service with access logs (INFO) writes/s", f(r["service_with_access_log_writes_per_s"])),
