@@ -30,12 +30,16 @@ def context(e: int, days_back: int) -> tuple[dict[str, Any], datetime]:
     shifts = [[schedule, "2018-01-01", "2027-01-01", str(uuid.UUID(int=10**6 + e * 10 + d)), d, "09:00:00", "17:00:00"]
               for d in range(1, 8)]
     punches = []
+    attributions = []  # as stored: each punch of a day attributed to that day's shift (migration 0015)
     for k in (1, 2):
         day = base - timedelta(days=k)
-        punches += [[str(uuid.uuid4()), "clock_in", (day + timedelta(hours=9)).isoformat()],
-                    [str(uuid.uuid4()), "clock_out", (day + timedelta(hours=17)).isoformat()]]
+        pair = [[str(uuid.uuid4()), "clock_in", (day + timedelta(hours=9)).isoformat()],
+                [str(uuid.uuid4()), "clock_out", (day + timedelta(hours=17)).isoformat()]]
+        punches += pair
+        shift = str(uuid.UUID(int=10**6 + e * 10 + day.isoweekday()))
+        attributions += [[pid, shift, day.date().isoformat()] for pid, _, _ in pair]
     return ({"timezone": "UTC", "policy": None, "now": datetime.now(UTC).isoformat(), "punches": punches,
-             "shifts": shifts, "exceptions": []}, base)
+             "attributions": attributions, "shifts": shifts, "exceptions": []}, base)
 
 
 def main() -> None:

@@ -153,8 +153,10 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
     if tx.optimistic:
-        if ev.stale:
-            raise NeedsTransaction  # each withdrawal is an UPDATE ... RETURNING of its own
+        if ev.stale or ev.reattributed:
+            # Each withdrawal is an UPDATE ... RETURNING of its own, and a re-attribution of
+            # other punches (this one arrived out of order) an UPDATE: neither is deferred.
+            raise NeedsTransaction
         tx.seen_version = data.get("version")
     created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)
     return Result(201, created, f"/api/punches/{punch_id}")
@@ -164,11 +166,13 @@ async def _write_evaluated(
     tx: WriteTx, ev: engine.Evaluation, body: PunchCreate, source: PunchSource, punch_id: UUID, ts: datetime,
     *, deferred: bool,
 ) -> dict[str, Any]:
-    """The punch `ev` was evaluated with, the withdrawals and the exceptions it causes, and
-    their audit entries. Ids and timestamps are chosen here (`received_at` and `createdAt` are
-    the transaction's now(), as the column defaults would stamp them), so the inserts need no
-    RETURNING: `deferred` hands them to the write's last statement (`WriteTx.defer`), else they
-    run now. Answers the created punch with its exceptions, as the API shows it."""
+    """The punch `ev` was evaluated with, the re-attributions of other punches, the
+    withdrawals and the exceptions it causes, and their audit entries. Ids and timestamps are
+    chosen here (`received_at` and `createdAt` are the transaction's now(), as the column
+    defaults would stamp them), so the inserts need no RETURNING: `deferred` hands them to the
+    write's last statement (`WriteTx.defer`), else they run now. Re-attributions and
+    withdrawals always run now (`engine.reconcile`). Answers the created punch with its
+    exceptions, as the API shows it."""
     caller = tx.caller
 
     async def insert(sql: str, *args: Any) -> None:
@@ -223,7 +227,9 @@ def punch_json(
 
 
 async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
-    """Mark a punch voided (the row stays) and re-evaluate its occurrence."""
+    """Mark a punch voided (the row stays) and re-evaluate its occurrence: the punches it
+    shared a session with may be re-attributed (`engine.reconcile`); its own attribution
+    stays as it was when voided."""
     current = await get(tx.conn, tx.caller, punch_id)
     # The employee lock before the punch's row lock: the order every evaluation takes.
     await engine.lock_employee(tx.conn, tx.caller.tenant_id, current.employee_id)

@@ -1,5 +1,6 @@
 """The exception engine on the database: load one employee's facts, evaluate the pure rules,
-and reconcile the stored exceptions with what should exist.
+and reconcile the stored exceptions, and the punches' stored attributions, with what should
+exist.
 
 Evaluation reads a wide window of facts (so sessions crossing its edges pair correctly) and
 reconciles only a narrower zone inside it (so edge effects never raise or withdraw anything).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -74,6 +75,31 @@ def _uuid(text: str | None) -> UUID | None:
     return UUID(text) if text else None
 
 
+# A punch's attribution as stored (`shift_id`, `shift_date`), or (None, None) for none.
+Attribution = tuple[UUID | None, date | None]
+UNATTRIBUTED: Attribution = (None, None)
+
+
+def attribution(occ: Occurrence | None) -> Attribution:
+    return (occ.shift_id, occ.shift_date) if occ is not None else UNATTRIBUTED
+
+
+def attribution_json(value: Attribution) -> dict[str, Any]:
+    """An attribution as the API shows it on a punch (`shiftId`, `shiftDate`)."""
+    shift_id, shift_date = value
+    return {"shiftId": str(shift_id) if shift_id else None,
+            "shiftDate": shift_date.isoformat() if shift_date else None}
+
+
+@dataclass(frozen=True)
+class Reattribution:
+    """A stored punch of the zone whose stored attribution is not the pairing's."""
+
+    punch_id: UUID
+    before: Attribution  # as stored
+    after: Attribution  # as the pairing attributes it now
+
+
 def _exception_row(d: dict[str, Any]) -> dict[str, Any]:
     """An exceptions row read as JSON, typed like an asyncpg record."""
     return {
@@ -116,6 +142,9 @@ class Evaluation:
     existing: list[dict[str, Any]]  # live exceptions that could belong to the zone
     now: datetime  # the transaction's timestamp: what now() stamps on the rows it writes
     pairing: Pairing
+    # The stored punches' `[id, shift_id, shift_date]` as read ('attributions', migration
+    # 0015); a punch not yet stored (`extra`) has none, and is attributed by its insert.
+    stored_attributions: list[list[Any]] = field(default_factory=list)
 
     def occurrence_of(self, punch_id: UUID) -> Occurrence | None:
         return self.pairing.occurrence_of.get(punch_id)
@@ -145,6 +174,26 @@ class Evaluation:
                     continue
                 out.append(row)
         return out
+
+    @functools.cached_property
+    def reattributed(self) -> list[Reattribution]:
+        """The zone's stored punches whose stored `shift_id`/`shift_date` differ from the
+        occurrence the pairing now attributes them to: a punch that arrived out of order, or a
+        void, moved them into or out of a session. Compared here in Python, from the facts
+        already read: nothing in the usual, in-order case (a punch's attribution depends only on
+        the punches before it). In time order, then by id."""
+        stored: dict[UUID, Attribution] = {
+            UUID(pid): (_uuid(shift_id), date.fromisoformat(day) if day else None)
+            for pid, shift_id, day in self.stored_attributions}
+        out = []
+        for p in self.punches:
+            before = stored.get(p.id)
+            if before is None or not self.zone_start <= p.timestamp < self.zone_end:
+                continue
+            after = attribution(self.pairing.occurrence_of.get(p.id))
+            if after != before:
+                out.append((p.timestamp, p.id.int, Reattribution(p.id, before, after)))
+        return [r for *_, r in sorted(out, key=lambda x: x[:2])]
 
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
@@ -195,7 +244,8 @@ def evaluate_context(
     # outside it are skipped (a punch's window holds ~8 occurrences, its zone ~2).
     findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing, zone=(zone_start, zone_end))
     existing = [_exception_row(d) for d in data["exceptions"]]
-    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing)
+    return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing,
+                      data["attributions"])
 
 
 def exception_json(row: Any) -> dict[str, Any]:
@@ -229,9 +279,13 @@ async def reconcile(
     conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry], *, include_time_based: bool,
     insert: Insert | None = None, raised: Callable[[str], None] = hooks.exception_raised,
 ) -> list[Any]:
-    """Withdraw pending exceptions whose cause is gone, insert the findings not yet stored
-    (`planned_rows`, with `insert`, default `conn.execute`). Approved and rejected ones are
-    never touched. Returns the rows created; `raised` counts each (by type)."""
+    """Re-attribute the zone's punches whose stored attribution is not the pairing's
+    (`Evaluation.reattributed`), withdraw pending exceptions whose cause is gone, insert the
+    findings not yet stored (`planned_rows`, with `insert`, default `conn.execute`). Approved
+    and rejected exceptions are never touched. Returns the rows created; `raised` counts each
+    (by type). The re-attributions and withdrawals run at once: a two-statement write, which
+    can only defer, must not get here with any (`NeedsTransaction`)."""
+    await reattribute(conn, ev, audit)
     for row in ev.stale:
         await _withdraw(conn, row, audit)
     created = planned_rows(ev, missing(ev, include_time_based=include_time_based))
@@ -271,6 +325,32 @@ def insert_rows_args(ctx: EmployeeContext, rows: list[dict[str, Any]]) -> tuple[
             [r["shift_id"] for r in rows], [r["shift_date"] for r in rows], [r["punch_id"] for r in rows],
             [r["dedupe_key"] for r in rows], [orjson.dumps(r["details"]).decode() for r in rows],
             [r["created_at"] for r in rows])
+
+
+# One statement for all of an evaluation's re-attributions ($1 tenant, $2 employee, arrays).
+# Under the employee lock the rows are as the evaluation read them: live, with the stored
+# attribution it compared.
+UPDATE_ATTRIBUTIONS = (
+    "UPDATE punches p SET shift_id = x.shift_id, shift_date = x.shift_date "
+    "FROM unnest($3::uuid[], $4::uuid[], $5::date[]) AS x(id, shift_id, shift_date) "
+    "WHERE p.tenant_id = $1 AND p.id = x.id AND p.employee_id = $2 AND NOT p.voided"
+)
+
+
+async def reattribute(conn: asyncpg.Connection, ev: Evaluation, audit: list[AuditEntry]) -> None:
+    """Store the pairing's attribution on the zone's punches whose stored one differs (one
+    UPDATE), each audited as the punch `updated`: its `shiftId`/`shiftDate` before and after."""
+    changes = ev.reattributed
+    if not changes:
+        return
+    status = await conn.execute(UPDATE_ATTRIBUTIONS, ev.ctx.tenant_id, ev.ctx.employee_id,
+                                [c.punch_id for c in changes], [c.after[0] for c in changes],
+                                [c.after[1] for c in changes])
+    if status != f"UPDATE {len(changes)}":  # never, under the employee lock: then no entry is untrue
+        raise RuntimeError(f"re-attributed {status!r} of {len(changes)} punches")
+    for c in changes:
+        audit.append(AuditEntry("Punch", "updated", c.punch_id, attribution_json(c.before),
+                                attribution_json(c.after), employee_id=ev.ctx.employee_id, punch_id=c.punch_id))
 
 
 async def withdraw_owned_by(conn: asyncpg.Connection, tenant_id: UUID, punch_id: UUID,

@@ -1,5 +1,6 @@
 """The sweep: raises the exceptions that need time to pass (absence, shifts or breaks left
-open) and withdraws the ones whose cause is gone. Each employee is evaluated in a
+open), withdraws the ones whose cause is gone, and re-attributes the punches whose stored
+attribution is not the pairing's (`engine.reconcile`). Each employee is evaluated in a
 transaction of its own under the employee's row lock, like a punch write."""
 
 from __future__ import annotations
