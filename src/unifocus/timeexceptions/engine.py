@@ -165,13 +165,20 @@ class Evaluation:
         """Pending exceptions of the zone whose cause is gone (approved and rejected ones are
         never touched). Computed once: a punch's write asks before it reconciles."""
         wanted = {(f.type, f.dedupe_key) for f in self.findings if self.in_zone(f)}
-        window_punches = {p.id for p in self.punches}
         out = []
         for row in self.existing:
-            zone_member = row["shift_id"] is not None or row["punch_id"] in window_punches
-            if row["status"] == "pending" and zone_member and (row["type"], row["dedupe_key"]) not in wanted:
-                if row["shift_id"] is not None and not self.occurrence_in_zone(row["shift_id"], row["shift_date"]):
-                    continue
+            if row["status"] != "pending" or (row["type"], row["dedupe_key"]) in wanted:
+                continue
+            # Only an exception of the zone, as only the zone's findings are `wanted`: one of
+            # an occurrence starting in it, or owned by a punch in it. A punch-owned one whose
+            # punch is elsewhere in the read window is not this evaluation's to withdraw (its
+            # finding was not looked for); one whose punch is not read at all (voided) neither.
+            if row["shift_id"] is not None:
+                in_zone = self.occurrence_in_zone(row["shift_id"], row["shift_date"])
+            else:
+                ts = self._punch_ts.get(row["punch_id"])
+                in_zone = ts is not None and self.zone_start <= ts < self.zone_end
+            if in_zone:
                 out.append(row)
         return out
 
