@@ -34,6 +34,8 @@ __all__ = [
     "DB_POOL_CONNECTIONS_IN_USE",
     "DB_POOL_CONNECTIONS_MAX",
     "DB_QUERY_DURATION",
+    "DB_SERVER_CONNECTIONS",
+    "DB_SERVER_CONNECTIONS_LIMIT",
     "EXCEPTIONS_RAISED",
     "HTTP_REQUESTS",
     "HTTP_REQUESTS_IN_PROGRESS",
@@ -114,6 +116,22 @@ DB_POOL_CONNECTIONS_MAX = Gauge(
     "Database pool capacity (each worker's asyncpg pool max_size, UNIFOCUS_DB_POOL_MAX; asyncpg "
     "has no overflow), summed over live workers.",
     multiprocess_mode="livesum",
+)
+# The database server as a whole (all roles, databases and clients, not only this service's
+# pools), measured by the `table-stats` job (idempotency/cleanup.py refresh_stats) in whichever
+# replica runs it; "mostrecent": the newest measurement of the pod's workers wins, and a
+# process that never measured reports 0.
+DB_SERVER_CONNECTIONS = Gauge(
+    "unifocus_db_server_connections",
+    "Client connections open on the database server (all roles and databases; pg_stat_activity), "
+    "as last counted by the table-stats job.",
+    multiprocess_mode="mostrecent",
+)
+DB_SERVER_CONNECTIONS_LIMIT = Gauge(
+    "unifocus_db_server_connections_limit",
+    "Connections an ordinary role may open on the database server: max_connections minus "
+    "superuser_reserved_connections (and reserved_connections on PostgreSQL 16+).",
+    multiprocess_mode="mostrecent",
 )
 DB_QUERY_DURATION = Histogram(
     "unifocus_db_query_duration_seconds",
