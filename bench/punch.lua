@@ -12,9 +12,21 @@
 --   BENCH_COUNTS     file: written at the end with one request count per thread (fresh run);
 --                    read at the start (replay run), so each thread re-sends exactly its keys
 --   BENCH_REPLAY     "1": replay mode (cycle over the keys of the fresh run, same bodies)
+--   BENCH_STORM      N > 1: retry-storm mode: request k of a thread is a copy of the thread's
+--                    logical request floor(k / N) (same key, same body), so each key is sent N
+--                    times in a row; wrk hands consecutive requests of a thread to whichever of
+--                    its connections is free next, so the copies are concurrent duplicates on
+--                    different connections. BENCH_COUNTS gets the requests issued per thread
+--                    (the distinct keys of a thread are ceil(count / N))
+--   BENCH_STATUS     "1": count the answers per status in a response() callback ("<status>" or,
+--                    with Idempotent-Replayed: true, "<status>_replayed"), written to BENCH_OUT
+--                    as "statuses". Off otherwise: with response() defined wrk keeps every
+--                    answer's headers and body for Lua, which costs wrk CPU (bench/README.md,
+--                    retry storm)
 --   BENCH_OUT        file: JSON summary written at the end
 --
--- Request g (thread t, counter c, T threads: g = c * T + t) punches employee g % E, on its
+-- Request g (thread t, counter c, T threads: g = c * T + t; in a storm c is the logical
+-- request, the thread's counter // BENCH_STORM) punches employee g % E, on its
 -- (g // E) // 2-th day: clock_in at 09:00 when (g // E) is even, clock_out at 17:00 when odd,
 -- so every (employee, timestamp) is unique, each employee alternates in/out on a scheduled
 -- 09:00-17:00 shift (no late arrival or early departure) and a punch's 72 h evaluation window
@@ -35,8 +47,9 @@ function setup(thread)
 end
 
 local token, employees, prefix, day0, span, forward, replay, counts_file
-local nthreads, limit
--- globals of each thread's Lua state (thread:get reads them from the main state): tid, counter
+local nthreads, limit, storm
+-- globals of each thread's Lua state (thread:get reads them from the main state): tid, counter,
+-- statuses (BENCH_STATUS)
 
 function init(args)
   token = os.getenv("BENCH_TOKEN")
@@ -48,7 +61,9 @@ function init(args)
   replay = os.getenv("BENCH_REPLAY") == "1"
   counts_file = os.getenv("BENCH_COUNTS")
   nthreads = tonumber(os.getenv("BENCH_THREADS"))
+  storm = tonumber(os.getenv("BENCH_STORM") or "1")
   counter = 0
+  statuses = {}
   limit = nil
   if replay then
     local f = assert(io.open(counts_file, "r"))
@@ -68,7 +83,11 @@ end
 
 function request()
   local c = counter
-  if replay then c = counter % limit end
+  if replay then
+    c = counter % limit
+  elseif storm > 1 then
+    c = math.floor(counter / storm)  -- the storm's copies: same key, same body
+  end
   counter = counter + 1
   local g = c * nthreads + tid
   local emp = g % employees
@@ -99,24 +118,48 @@ function request()
   return wrk.format("POST", "/api/punches", headers, body)
 end
 
+if os.getenv("BENCH_STATUS") == "1" then
+  -- defined only when asked: wrk then buffers every answer's headers and body for Lua
+  function response(status, headers, body)
+    -- a replay answers the original's status (201 for a punch) with Idempotent-Replayed: true
+    local k = tostring(status)
+    if (headers["idempotent-replayed"] or headers["Idempotent-Replayed"]) == "true" then
+      k = k .. "_replayed"
+    end
+    statuses[k] = (statuses[k] or 0) + 1
+  end
+end
+
 function done(summary, latency, requests)
   -- done() runs in the main Lua state, where init() never ran: read the environment here
   local out = os.getenv("BENCH_OUT")
   local counts_file = os.getenv("BENCH_COUNTS")
   if os.getenv("BENCH_REPLAY") ~= "1" then
-    -- per thread, how many keys were issued: the replay run re-sends exactly these
+    -- per thread, how many requests were issued: the replay run re-sends exactly these keys;
+    -- in a storm, ceil(count / BENCH_STORM) distinct keys
     local f = assert(io.open(counts_file, "w"))
     for _, thread in ipairs(threads) do
       f:write(tostring(thread:get("counter") or 0) .. "\n")
     end
     f:close()
   end
+  local status_json = ""
+  if os.getenv("BENCH_STATUS") == "1" then
+    local merged = {}
+    for _, thread in ipairs(threads) do
+      for k, n in pairs(thread:get("statuses") or {}) do merged[k] = (merged[k] or 0) + n end
+    end
+    local parts = {}
+    for k, n in pairs(merged) do table.insert(parts, string.format('"%s":%d', k, n)) end
+    status_json = ',"statuses":{' .. table.concat(parts, ",") .. '}'
+  end
   local f = assert(io.open(out, "w"))
   f:write(string.format(
     '{"requests":%d,"duration_us":%d,"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,' ..
-    '"non_2xx":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_timeout":%d}',
+    '"non_2xx":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_timeout":%d',
     summary.requests, summary.duration, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
     latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status, summary.errors.connect,
     summary.errors.read, summary.errors.write, summary.errors.timeout))
+  f:write(status_json .. "}")
   f:close()
 end

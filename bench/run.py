@@ -1,7 +1,8 @@
 """`make bench`: punch write throughput of the service against the floor, in one run.
 
-    .venv/bin/python bench/run.py [--duration 20] [--replay-duration 20] [--log-duration 15]
-                                  [--clients 16] [--employees 1000] [--profile]
+    .venv/bin/python bench/run.py [--duration 20] [--replay-duration 20] [--storm-duration 10]
+                                  [--storm-copies 4] [--log-duration 15] [--clients 16]
+                                  [--employees 1000] [--profile]
 
 1. PostgreSQL: DATABASE_URL's server (owner URL), else an embedded one in a temp dir. A
    dedicated database `unifocus_bench_<hex>` is created, migrated (unifocus.db.migrate.upgrade)
@@ -17,8 +18,11 @@
    600-token bucket per user would throttle one user's load to 10 req/s after a minute; log
    level WARNING: no access lines), loaded by the same wrk script with unique keys, while a
    probe sends GET /health at 20 req/s; then the same keys again (replay); then, with
+   `--storm-duration` > 0, a retry storm (every key sent `--storm-copies` times at once by
+   different connections: statuses, and exactly-once checked in the database); then, with
    `--log-duration` > 0, a fresh run with access logs on (UNIFOCUS_LOG_LEVEL=INFO).
 5. A table on stdout and the same figures as JSON in bench/results/punch-<UTC stamp>.json.
+   The run exits non-zero (after both) when the retry storm wrote a key more than once.
 
 Writes/s are counted in the database (punch rows added / wrk's duration), so a request that
 failed is never counted as a write. Everything runs on this machine: wrk, the probe, the
@@ -65,6 +69,7 @@ SECRET = "bench-secret-" + "x" * 40
 CHAINS = 8
 HISTORY = 30  # decided exceptions per employee seeded before the runs (see seed)
 SPAN_DAYS = 300  # days each HTTP phase may punch (punch.lua): 600 punches per employee, ~20x a 20 s run
+STORM_DAYS_AGO = 1400  # the retry storm's BENCH_DAY0: days 1400-1699 ago, between the round trips' and the baseline's
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -208,6 +213,38 @@ def run_wrk(base: str, env: dict[str, str], duration: int, clients: int, out: Pa
     result["duration_s"] = result["duration_us"] / 1e6
     result["rps"] = result["requests"] / result["duration_s"]
     return result
+
+
+def storm_tally(db: str, tenant: uuid.UUID, prefix: str, day0: int, counts: Path, copies: int,
+                employees: int) -> dict[str, Any]:
+    """Exactly-once after a retry storm (run once the service has stopped, so that no request
+    it accepted is still running): the distinct keys wrk sent (per thread, ceil(requests issued
+    / copies), from the counts punch.lua's done() wrote), the punch rows of the HTTP loads'
+    employees on the storm's days (no other phase punches them; pgbench punches the other
+    employees on random days), groups of identical (employee, ts, type) rows among them
+    (every logical request's body is unique, so any such group is a key written twice) and the
+    idempotency records of the storm's keys."""
+    issued = [int(line) for line in counts.read_text().split()]
+    keys = sum(-(-n // copies) for n in issued)
+    lo = datetime.fromtimestamp(day0 - (SPAN_DAYS - 1) * 86400, UTC)
+    hi = datetime.fromtimestamp(day0 + 86400, UTC)
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant),))  # RLS, for a non-superuser
+        row = conn.execute("SELECT count(*) FROM punches WHERE tenant_id = %s AND ts >= %s AND ts < %s "
+                           "AND employee_id < %s", (tenant, lo, hi, emp_id(employees))).fetchone()
+        rows = int(row[0]) if row else 0
+        row = conn.execute("SELECT count(*), coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM punches "
+                           "WHERE tenant_id = %s AND ts >= %s AND ts < %s AND employee_id < %s "
+                           "GROUP BY employee_id, ts, type HAVING count(*) > 1) d",
+                           (tenant, lo, hi, emp_id(employees))).fetchone()
+        dup_groups, dup_rows = (int(row[0]), int(row[1])) if row else (0, 0)
+        row = conn.execute("SELECT count(*), count(*) FILTER (WHERE status_code = 201) FROM idempotency_records "
+                           "WHERE tenant_id = %s AND key LIKE %s", (tenant, prefix + "-%")).fetchone()
+        records, records_201 = (int(row[0]), int(row[1])) if row else (0, 0)
+    return {"requests_issued": sum(issued), "keys_sent": keys, "punch_rows": rows,
+            "duplicate_groups": dup_groups, "duplicate_rows": dup_rows, "idempotency_records": records,
+            "idempotency_records_201": records_201,
+            "exactly_once": dup_groups == 0 and rows <= keys and rows == records_201}
 
 
 def punches_within(base: str, bound: str = "0.025") -> tuple[float, float]:
@@ -381,6 +418,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=20, help="seconds of pgbench and of each fresh HTTP run")
     ap.add_argument("--replay-duration", type=int, default=20)
+    ap.add_argument("--storm-duration", type=int, default=10,
+                    help="retry storm: every key sent --storm-copies times at once; 0 skips it")
+    ap.add_argument("--storm-copies", type=int, default=4, help="copies of each key in the retry storm (>= 2)")
     ap.add_argument("--log-duration", type=int, default=15, help="fresh run with access logs on; 0 skips it")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
@@ -390,6 +430,8 @@ def main() -> None:
                     help="each employee's days oldest first, as a clock sends them (default), or newest first "
                          "(every clock_in then raises a missed_punch its clock_out withdraws; punch.lua)")
     args = ap.parse_args()
+    if args.storm_copies < 2:
+        ap.error("--storm-copies must be at least 2")
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install wrk postgresql-client)")
@@ -418,6 +460,11 @@ def main() -> None:
             embedded.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     report(results)
+    storm = results["storm"]
+    if storm is not None and not storm["exactly_once"]:
+        sys.exit(f"retry storm: NOT exactly-once: {storm['keys_sent']} keys sent, {storm['punch_rows']} punch rows, "
+                 f"{storm['idempotency_records_201']} records answered 201, {storm['duplicate_groups']} duplicated "
+                 "(employee, ts, type)")
 
 
 def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) -> dict[str, Any]:
@@ -503,9 +550,24 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     replay = run_wrk(service.base, {**fresh_env, "BENCH_REPLAY": "1"}, args.replay_duration, args.clients,
                      work / "replay.json")
     replay["new_writes"] = punch_count(db) - before  # keys in flight when the fresh run stopped
-    svc["peak_rss_mb"] = service.peak_rss_mb()
-    service.stop()
+    svc["peak_rss_mb"] = service.peak_rss_mb()  # before the storm: the figure of the runs before it
+
+    storm: dict[str, Any] | None = None
+    if args.storm_duration > 0:
+        print(f"service: retry storm, each key {args.storm_copies} times at once, {args.storm_duration} s ...",
+              flush=True)
+        storm_prefix, storm_day0 = f"stm{uuid.uuid4().hex[:6]}", midnight_days_ago(STORM_DAYS_AGO)
+        before = punch_count(db)
+        storm = run_wrk(service.base, {**base_env, "BENCH_PREFIX": storm_prefix, "BENCH_DAY0": str(storm_day0),
+                                       "BENCH_STORM": str(args.storm_copies), "BENCH_STATUS": "1",
+                                       "BENCH_COUNTS": str(work / "storm-counts")},
+                        args.storm_duration, args.clients, work / "storm.json")
+    service.stop()  # graceful: every request it accepted has finished before the storm is counted
     started.remove(service)
+    if storm is not None:
+        storm["rows_added"] = punch_count(db) - before
+        storm.update(storm_tally(db, tenant, storm_prefix, storm_day0, work / "storm-counts", args.storm_copies,
+                                 args.employees))
 
     logged: dict[str, Any] | None = None
     if args.log_duration > 0:
@@ -534,7 +596,8 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
                    "employees": args.employees, "duration_s": args.duration,
-                   "replay_duration_s": args.replay_duration, "rate_limit_enabled": False,
+                   "replay_duration_s": args.replay_duration, "storm_duration_s": args.storm_duration,
+                   "storm_copies": args.storm_copies, "rate_limit_enabled": False,
                    "service_log_level": "WARNING", "audit_chains": CHAINS, "order": args.order},
         "service_writes_per_s": round(svc_w, 1),
         "baseline_writes_per_s": round(base_w, 1),
@@ -557,6 +620,8 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "replay_per_s": round(replay["rps"], 1),
         "replay_latency_ms": {"p50": replay["p50_ms"], "p99": replay["p99_ms"]},
         "replay_new_writes": replay["new_writes"],
+        # retry storm: every key sent `copies` times at once; exactly_once false fails the run
+        "storm": storm_summary(storm, args.storm_copies),
         "health_during_load_ms": fresh["health"],
         "ready_during_load_ms": fresh["ready"],
         "service_peak_rss_mb_per_worker": svc["peak_rss_mb"],
@@ -569,6 +634,27 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "round_trips_per_punch": len(statements),
         "round_trip_statements": statements,
         "wall_seconds": round(time.time() - t_start, 1),
+    }
+
+
+def storm_summary(storm: dict[str, Any] | None, copies: int) -> dict[str, Any] | None:
+    if storm is None:
+        return None
+    # a replay answers the original's status, 201 for a punch, with Idempotent-Replayed: true
+    statuses: dict[str, int] = dict(storm.get("statuses", {}))
+    named = {"first_writes_201": statuses.pop("201", 0), "replays_201": statuses.pop("201_replayed", 0),
+             "in_flight_409": statuses.pop("409", 0)}
+    return {
+        "copies": copies,
+        "responses_per_s": round(storm["rps"], 1),
+        # other: "<status>" or "<status>_replayed" -> count (any 200, 422, 5xx, a replayed 409, ...)
+        "statuses": {**named, "other": statuses},
+        "latency_ms": {"p50": storm["p50_ms"], "p99": storm["p99_ms"], "max": storm["max_ms"]},
+        "socket_errors": storm["errors_connect"] + storm["errors_read"] + storm["errors_write"]
+        + storm["errors_timeout"],
+        **{k: storm[k] for k in ("requests_issued", "keys_sent", "rows_added", "punch_rows", "duplicate_groups",
+                                 "duplicate_rows", "idempotency_records", "idempotency_records_201",
+                                 "exactly_once")},
     }
 
 
@@ -609,6 +695,23 @@ def cpu(r: dict[str, Any], run: str, other: str) -> str:
     return " / ".join("-" if figures.get(k) is None else f"{figures[k]:.2f}" for k in ("postgres", other))
 
 
+def storm_rows(st: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if st is None:
+        return [("retry storm", "skipped")]
+    s = st["statuses"]
+    other = ", ".join(f"{k}: {v}" for k, v in sorted(s["other"].items())) or "none"
+    verdict = "OK" if st["exactly_once"] else "FAILED: not exactly-once"
+    return [
+        (f"retry storm ({st['copies']} copies per key) responses/s", st["responses_per_s"]),
+        ("retry storm: 201 first / 201 replayed / 409 in flight / other",
+         f"{s['first_writes_201']} / {s['replays_201']} / {s['in_flight_409']} / {other}"),
+        ("retry storm latency p50 / p99 (ms)", f"{st['latency_ms']['p50']:.1f} / {st['latency_ms']['p99']:.1f}"),
+        ("retry storm exactly-once: keys / punch rows / records 201",
+         f"{st['keys_sent']} / {st['punch_rows']} / {st['idempotency_records_201']}, "
+         f"{st['duplicate_groups']} duplicated (employee, ts, type): {verdict}"),
+    ]
+
+
 def report(r: dict[str, Any]) -> None:
     def f(v: Any) -> str:
         return "-" if v is None else str(v)
@@ -633,6 +736,7 @@ def report(r: dict[str, Any]) -> None:
          f"{r['baseline_latency_ms']['p50']:.1f} / {r['baseline_latency_ms']['p99']:.1f}"),
         ("replay (same keys) responses/s", r["replay_per_s"]),
         ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
+        *storm_rows(r["storm"]),
         ("/health p50 / p99 during punch load (ms)", f"{f(h['p50_ms'])} / {f(h['p99_ms'])} ({h['samples']} samples)"),
         ("/ready p50 / p99 during punch load (ms)",
          f"{f(rd['p50_ms'])} / {f(rd['p99_ms'])} ({rd['samples']} samples, {rd['failures']} not 200)"),
