@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -98,6 +97,8 @@ def passing(check: str) -> bool:
 def database_state(owner_url: str) -> tuple[str | None, str | None]:
     """The database's revision (None: never migrated) and, when it is not this code's head,
     what its schema says it serves (None: it does not say)."""
+    import psycopg  # here: the API workers import this module for /ready, and never call this
+
     with psycopg.connect(owner_url, autocommit=True) as conn:
         if conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,):
             return None, None
