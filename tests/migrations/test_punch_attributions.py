@@ -1,8 +1,8 @@
-"""Migration 0015 adds `attributions` to the punch window's reads (the stored `shift_id` and
-`shift_date` of each live punch, for the engine to re-attribute). Everything else they answer
-stays as it was, so the previous release's code reads them as before: the same keys and
-values from both read functions under 0014, plus only the new key under 0015, and exactly the
-0014 answer again after a downgrade."""
+"""Migration 0015 adds `attributions` to the classic punch read (`unifocus_punch_context`: the
+stored `shift_id` and `shift_date` of each live punch, for the engine to re-attribute), and
+nothing to the two-statement write's read (`unifocus_punch_facts`: it sends a punch that may
+move another to the classic write instead). Everything else they answer stays as it was, so
+the previous release's code reads them as before, and a downgrade gives the 0014 answer."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from unifocus.db.migrate import downgrade, upgrade
 pytestmark = pytest.mark.tenants
 
 
-def test_the_window_reads_add_the_stored_attributions_and_nothing_else(scratch_db: str) -> None:
+def test_the_classic_read_adds_the_stored_attributions_and_nothing_else(scratch_db: str) -> None:
     settings, runtime = migrated_to(scratch_db, "0014")
     with psycopg.connect(scratch_db, autocommit=True) as owner:
         a = seed(owner, uuid.uuid4())
@@ -43,14 +43,15 @@ def test_the_window_reads_add_the_stored_attributions_and_nothing_else(scratch_d
     assert all("attributions" not in read for read in before)
     upgrade(scratch_db, settings, "0015")
     after = observed()
-    for old, new in zip(before, after, strict=True):
-        attributions = new.pop("attributions")
-        assert new == old, "every other key answers as under 0014"
-        # the live punches of the window, as 'punches' lists them (the voided one and the
-        # neighbours' are out), with what is stored
-        assert sorted(attributions) == sorted([
-            [str(a["punch"]), str(a["shift"]), DAY.isoformat()], [str(unattributed), None, None]])
-        assert sorted(p[0] for p in new["punches"]) == sorted(x[0] for x in attributions)
-        assert not foreign & {x[0] for x in attributions}
+    (context_before, facts_before), (context_after, facts_after) = before, after
+    assert facts_after == facts_before, "the two-statement read answers as under 0014"
+    attributions = context_after.pop("attributions")
+    assert context_after == context_before, "every other key answers as under 0014"
+    # the live punches of the window, as 'punches' lists them (the voided one and the
+    # neighbours' are out), with what is stored
+    assert sorted(attributions) == sorted([
+        [str(a["punch"]), str(a["shift"]), DAY.isoformat()], [str(unattributed), None, None]])
+    assert sorted(p[0] for p in context_after["punches"]) == sorted(x[0] for x in attributions)
+    assert not foreign & {x[0] for x in attributions}
     downgrade(scratch_db, settings, "0014")
     assert observed() == before

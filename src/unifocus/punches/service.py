@@ -150,12 +150,15 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     if "timezone" not in data:
         raise NotFound("employeeId names no employee of this tenant.")
     punch_id = uuid4()
+    new = PunchFact(punch_id, body.type.value, ts)
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
-                                 ts + engine.PUNCH_ZONE, extra=PunchFact(punch_id, body.type.value, ts))
+                                 ts + engine.PUNCH_ZONE, extra=new)
     if tx.optimistic:
-        if ev.stale or ev.reattributed:
-            # Each withdrawal is an UPDATE ... RETURNING of its own, and a re-attribution of
-            # other punches (this one arrived out of order) an UPDATE: neither is deferred.
+        if ev.stale or ev.later_in_zone(new):
+            # Each withdrawal is an UPDATE ... RETURNING of its own. A punch with a later stored
+            # one in its zone (it arrived out of order) may move that one's attribution, which
+            # only the classic read answers (migration 0015) and an UPDATE changes: neither is
+            # deferred.
             raise NeedsTransaction
         tx.seen_version = data.get("version")
     created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)

@@ -143,7 +143,8 @@ class Evaluation:
     now: datetime  # the transaction's timestamp: what now() stamps on the rows it writes
     pairing: Pairing
     # The stored punches' `[id, shift_id, shift_date]` as read ('attributions', migration
-    # 0015); a punch not yet stored (`extra`) has none, and is attributed by its insert.
+    # 0015; only `unifocus_punch_context` reads them, see `later_in_zone`); a punch not yet
+    # stored (`extra`) has none, and is attributed by its insert.
     stored_attributions: list[list[Any]] = field(default_factory=list)
 
     def occurrence_of(self, punch_id: UUID) -> Occurrence | None:
@@ -202,6 +203,13 @@ class Evaluation:
                 out.append((p.timestamp, p.id.int, Reattribution(p.id, before, after)))
         return [r for *_, r in sorted(out, key=lambda x: x[:2])]
 
+    def later_in_zone(self, punch: PunchFact) -> bool:
+        """Whether a stored punch of the zone is at or after `punch` (not yet stored): only
+        then can `punch` move another's attribution, which depends on the punches before it.
+        The two-statement write's read has no stored attributions, so it asks this instead."""
+        return any(p.id != punch.id and punch.timestamp <= p.timestamp < self.zone_end
+                   and self.zone_start <= p.timestamp for p in self.punches)
+
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
             return self.occurrence_in_zone(finding.shift_id, finding.shift_date)
@@ -252,7 +260,7 @@ def evaluate_context(
     findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing, zone=(zone_start, zone_end))
     existing = [_exception_row(d) for d in data["exceptions"]]
     return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing,
-                      data["attributions"])
+                      data.get("attributions", []))
 
 
 def exception_json(row: Any) -> dict[str, Any]:
