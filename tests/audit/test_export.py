@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,11 @@ from tests.conftest import Api, TenantFixture, make_settings
 from unifocus.audit.export import export_to_file, nightly_export
 from unifocus.db.pool import Database
 from unifocus.jobs.registry import build_scheduler
-from unifocus.settings import Settings
 
 pytestmark = pytest.mark.audit
 
 FIELDS = {"id", "tenantId", "userId", "userEmail", "action", "entity", "entityId", "changes", "employeeId",
           "punchId", "exceptionId", "requestId", "createdAt", "chain", "seq", "prevHash", "hash", "ocsf"}
-
-
-@pytest.fixture()
-async def db(runtime_url: str, settings: Settings) -> AsyncIterator[Database]:
-    database = Database(runtime_url, settings)
-    await database.open()
-    yield database
-    await database.close()
 
 
 @pytest.fixture()

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,6 @@ from unifocus.settings import Settings
 pytestmark = pytest.mark.audit
 
 BINARY = Path(sys.executable).parent / "unifocus"
-
-
-@pytest.fixture()
-async def db(runtime_url: str, settings: Settings) -> AsyncIterator[Database]:
-    database = Database(runtime_url, settings)
-    await database.open()
-    yield database
-    await database.close()
 
 
 @pytest.fixture()
