@@ -47,8 +47,9 @@ transaction.
 
 **Errors** are RFC 9457 `application/problem+json`. An id of another tenant is always 404.
 A caller who may not use an operation gets 401/403 before any 400/422 about its parameters or
-body; only the body limits come first (too large: 413; too deep or not UTF-8: 400; a NUL, or an
-unpaired `\\uD800`-`\\uDFFF` escape, which is not Unicode text: 422).
+body; only the body limits (too large: 413; too deep or not UTF-8: 400; a NUL, or an unpaired
+`\\uD800`-`\\uDFFF` escape, which is not Unicode text: 422) and a malformed `Idempotency-Key`
+(400) come first.
 **Lists** take `limit` (1-500, default 50) and an opaque `cursor`, answer
 `{items, nextCursor}`, newest first. **Rate limits**: token buckets per user and per tenant;
 every /api answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429

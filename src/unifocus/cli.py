@@ -54,10 +54,12 @@ def migrate(
     """Apply the database migrations (as the owner role of DATABASE_URL).
 
     A newer schema that still serves this code (a rolled-back release) is left as it is."""
+    from unifocus.db.migrate import UnknownRevision
+
     settings = get_settings()
     try:
         typer.echo(_migrate(settings, owner_url(settings), to))
-    except ValueError as exc:
+    except UnknownRevision as exc:
         raise typer.BadParameter(str(exc), param_hint="--to") from exc
 
 

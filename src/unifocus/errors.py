@@ -155,8 +155,12 @@ def install_error_handlers(
         if caller_first is not None:
             try:
                 await caller_first(request)
-            except AppError as refused:
+            except AppError as refused:  # 401/403, or 503 when the database is unavailable
                 return problem_response(refused, request.url.path)
+            except Exception:
+                # The lookup is a courtesy to the order of refusals: its failure must not turn
+                # the client's 422 into a 500.
+                log.warning("caller lookup before a validation error failed", exc_info=True)
         return problem_response(validation_problem(exc), request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:

@@ -72,6 +72,7 @@ def test_revisions_are_numbered_in_order() -> None:
     (NEWER, NEWER, "not_served"),
     (NEWER, None, "not_served"),
     ("abc", None, "unknown"),
+    (NEWER, "abc", "unknown"),
 ])
 def test_where_a_schema_stands(version: str | None, compatible_from: str | None, state: str) -> None:
     assert classify(version, compatible_from, HEAD) == state

@@ -6,7 +6,7 @@ punches into or out of a session: each write, void, batch item and sweep re-eval
 zone, and a stored attribution that differs from the pairing's is updated in the same
 transaction, audited as the punch `updated` with its `shiftId`/`shiftDate` before and after.
 The two-statement write cannot update other rows: such a punch takes the classic
-transaction (counted as `withdrawals`), and stores exactly what the classic write stores."""
+transaction (counted as `out_of_order`), and stores exactly what the classic write stores."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ async def test_a_late_clock_in_moves_its_session_and_voiding_it_moves_it_back(
     clock_in = await punch(api, t, "clock_in", at("08:55"))
     assert clock_in.status_code == 201, clock_in.text
     assert (clock_in.json()["shiftId"], clock_in.json()["shiftDate"]) == morning  # attributed at its insert
-    assert moved(before) == {"withdrawals": 1}  # other rows updated: the classic transaction wrote it
+    assert moved(before) == {"out_of_order": 1}  # other rows updated: the classic transaction wrote it
     assert await attribution(api, t, out["id"]) == morning
     assert updates(owner_sql, t.id) == [(out["id"], moving(afternoon, morning), str(t.employee_id), out["id"])]
     # the timesheet counts the session (08:55-13:20) under the 09:00 occurrence, as the punches say
@@ -183,7 +183,7 @@ async def test_the_two_statement_and_the_classic_write_store_the_same(
     two_statement = await _out_of_order_day(api, optimistic_tenant, owner_sql, owner_url)
     # the 17:35 clock_out's missed_punch withdrawn by the 13:28 clock_in, and the 08:55
     # clock_in's re-attribution of the break_start (no withdrawal): both took the transaction
-    assert moved(before) == {"written": 3, "withdrawals": 2}
+    assert moved(before) == {"written": 3, "out_of_order": 2}
     classic = make_settings(owner_url, tmp_path_factory.mktemp("classic"), optimistic_punch_write=False)
     async with running_app(classic) as (_app, client):
         transaction = await _out_of_order_day(Api(client), classic_tenant, owner_sql, owner_url)
@@ -252,7 +252,8 @@ async def test_the_sweep_attributes_punches_to_a_schedule_created_after_them(
     api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str, app_client: Any
 ) -> None:
     """Punched before the manager entered the schedule: the punches matched no occurrence.
-    The sweep's evaluation (like the next punch's) attributes them, audited as the sweep's."""
+    The sweep's evaluation (like that of the next punch that arrives out of order, or of a void)
+    attributes them, audited as the sweep's."""
     t = tenant_a
     sent = [(await punch(api, t, kind, at(hhmm))).json() for kind, hhmm in (("clock_in", "09:02"),
                                                                            ("clock_out", "12:58"))]

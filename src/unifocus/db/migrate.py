@@ -18,6 +18,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 COMPATIBLE_FROM = "SELECT unifocus_schema_compatible_from()"
 
 
+class UnknownRevision(ValueError):
+    """A `--to` revision this code does not know."""
+
+
 class SchemaNotServed(Exception):
     """The database's schema is newer than this code and does not serve it."""
 
@@ -65,13 +69,12 @@ def classify(version: str | None, compatible_from: str | None, head: str) -> str
         return "head"
     try:
         newer = revision_number(version) > revision_number(head)
+        serves = compatible_from is not None and revision_number(compatible_from) <= revision_number(head)
     except ValueError:
         return "unknown"
     if not newer:
         return "behind"
-    if compatible_from is not None and revision_number(compatible_from) <= revision_number(head):
-        return "served"
-    return "not_served"
+    return "served" if serves else "not_served"
 
 
 def schema_check(version: str | None, compatible_from: str | None, head: str) -> str:
@@ -138,7 +141,7 @@ def migrate(owner_url: str, settings: Settings, target: str | None = None) -> st
         upgrade(owner_url, settings, "head")
         return f"migrations at head ({head})"
     if target not in {script.revision for script in _scripts().walk_revisions()}:
-        raise ValueError(f"unknown revision {target!r} (this code knows up to {head})")
+        raise UnknownRevision(f"unknown revision {target!r} (this code knows up to {head})")
     if version is not None and revision_number(target) < revision_number(version):
         downgrade(owner_url, settings, target)
     else:

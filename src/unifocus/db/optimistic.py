@@ -102,8 +102,8 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
     wtx = WriteTx(conn, caller, w.settings, entered.context, optimistic=True)
     try:
         result = await handler(wtx)
-    except NeedsTransaction:
-        return "withdrawals"
+    except NeedsTransaction as needs:
+        return needs.reason  # withdrawals, or an out-of-order punch's re-attribution
     except AppError:
         return "domain_error"  # answered (and kept for the key) by the classic write
     body = result.encode()

@@ -132,7 +132,12 @@ Handler = Callable[[WriteTx], Awaitable[Result]]
 
 class NeedsTransaction(Exception):
     """Raised by a handler in an optimistic write (`WriteTx.optimistic`) that needs to write
-    something it cannot defer: the request is run again in a transaction."""
+    something it cannot defer: the request is run again in a transaction. `reason` is the
+    outcome `unifocus_punch_writes_total` counts."""
+
+    def __init__(self, reason: str = "withdrawals") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 # `WriteTx.prefetched` when the first statement made no reads for this request.

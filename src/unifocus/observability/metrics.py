@@ -78,7 +78,7 @@ IDEMPOTENCY_OUTCOMES = ("hit", "miss", "mismatch", "in_progress", "error")
 # How a POST /api/punches was answered by the two-statement write (db/optimistic.py):
 # "written" or "replayed" by it, or which reason sent it to the classic transaction.
 PUNCH_WRITE_OUTCOMES = ("written", "replayed", "stale", "key_taken", "conflict", "withdrawals",
-                        "domain_error", "no_write", "group_failed")
+                        "out_of_order", "domain_error", "no_write", "group_failed")
 # The `source` of a punch (punches/schemas.py PunchSource): `device` when a device is named,
 # else `api` by default; `manual` is a manager's entry.
 PUNCH_SOURCES = ("api", "device", "manual")

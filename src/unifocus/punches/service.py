@@ -154,12 +154,13 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=new)
     if tx.optimistic:
-        if ev.stale or ev.later_in_zone(new):
-            # Each withdrawal is an UPDATE ... RETURNING of its own. A punch with a later stored
-            # one in its zone (it arrived out of order) may move that one's attribution, which
-            # only the classic read answers (migration 0015) and an UPDATE changes: neither is
-            # deferred.
-            raise NeedsTransaction
+        if ev.later_in_zone(new):
+            # A stored punch of the zone after this one (this one arrived out of order) may
+            # now belong to another occurrence: only the classic read answers the stored
+            # attributions (migration 0015), and an UPDATE changes them.
+            raise NeedsTransaction("out_of_order")
+        if ev.stale:
+            raise NeedsTransaction("withdrawals")  # each an UPDATE ... RETURNING of its own
         tx.seen_version = data.get("version")
     created = await _write_evaluated(tx, ev, body, source, punch_id, ts, deferred=True)
     return Result(201, created, f"/api/punches/{punch_id}")

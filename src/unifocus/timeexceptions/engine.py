@@ -207,8 +207,8 @@ class Evaluation:
         """Whether a stored punch of the zone is at or after `punch` (not yet stored): only
         then can `punch` move another's attribution, which depends on the punches before it.
         The two-statement write's read has no stored attributions, so it asks this instead."""
-        return any(p.id != punch.id and punch.timestamp <= p.timestamp < self.zone_end
-                   and self.zone_start <= p.timestamp for p in self.punches)
+        # (`punch` is in the zone, so anything at or after it starts in it too.)
+        return any(p.id != punch.id and punch.timestamp <= p.timestamp < self.zone_end for p in self.punches)
 
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:

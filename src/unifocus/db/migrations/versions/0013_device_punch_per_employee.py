@@ -13,7 +13,10 @@ device resends what it sent), so the key is now (tenant, device, clientPunchId, 
 the same id naming another employee is another punch, stored as such, and nothing anyone
 sends can stop a device's punch for someone else from being stored.
 
-The unique index gains the employee, and both reads of a device's repeat
+The unique index gains the employee (built CONCURRENTLY: clocks keep writing meanwhile; a
+build that fails leaves an INVALID index, which the migration run again replaces: drop it
+first, `DROP INDEX CONCURRENTLY punches_tenant_device_client_employee`), and both reads of a
+device's repeat
 (`unifocus_enter_punch`, the classic write; `unifocus_read_punch`, the two-statement write)
 match it. Downgrading restores the old index, which fails if two employees' punches now share
 a device and clientPunchId: those are two real punches, and the old key cannot hold them.
@@ -55,9 +58,12 @@ OLD_INDEX = "punches_tenant_device_client"
 
 
 def upgrade() -> None:
-    op.execute(f"CREATE UNIQUE INDEX {INDEX} ON punches (tenant_id, (coalesce(device, '')), client_punch_id, "
-               "employee_id) WHERE client_punch_id IS NOT NULL")
-    op.execute(f"DROP INDEX {OLD_INDEX}")
+    # CONCURRENTLY, outside the migration's transaction: `punches` is the table every clock
+    # writes to, and a plain CREATE INDEX would block its inserts for the whole build.
+    with op.get_context().autocommit_block():
+        op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON punches (tenant_id, "
+                   "(coalesce(device, '')), client_punch_id, employee_id) WHERE client_punch_id IS NOT NULL")
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {OLD_INDEX}")
     op.execute(ENTER_PUNCH)
     op.execute(READ_PUNCH)
 
@@ -65,6 +71,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(ENTER_PUNCH_BEFORE)
     op.execute(READ_PUNCH_BEFORE)
-    op.execute(f"CREATE UNIQUE INDEX {OLD_INDEX} ON punches (tenant_id, (coalesce(device, '')), client_punch_id) "
-               "WHERE client_punch_id IS NOT NULL")
-    op.execute(f"DROP INDEX {INDEX}")
+    with op.get_context().autocommit_block():
+        op.execute(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {OLD_INDEX} ON punches (tenant_id, "
+                   "(coalesce(device, '')), client_punch_id) WHERE client_punch_id IS NOT NULL")
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
