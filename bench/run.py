@@ -60,6 +60,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cpu import CpuMeter, command, pids_of, postgres_backends  # noqa: E402
+from unifocus.audit.verify import verify_url  # noqa: E402
 from unifocus.auth.tokens import mint_token  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
 from unifocus.db.urls import app_url, database_name, with_database  # noqa: E402
@@ -460,6 +461,8 @@ def main() -> None:
             embedded.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     report(results)
+    if not results["audit_after_load"]["intact"]:
+        sys.exit("audit chains after the load: NOT intact: " + "; ".join(results["audit_after_load"]["bad"]))
     storm = results["storm"]
     if storm is not None and not storm["exactly_once"]:
         sys.exit(f"retry storm: NOT exactly-once: {storm['keys_sent']} keys sent, {storm['punch_rows']} punch rows, "
@@ -582,6 +585,14 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         service.stop()
         started.remove(service)
 
+    # The audit gate after the load: every entry the phases wrote (the service's, the
+    # baseline's and pgbench's, all through the chain trigger) still hashes and links.
+    print("audit chains after the load: unifocus audit verify ...", flush=True)
+    audit_started = time.perf_counter()
+    audited = asyncio.run(verify_url(db, tenant))
+    audit = {"entries": audited.entries, "chains": len(audited.heads), "intact": audited.ok,
+             "bad": [b.describe() for b in audited.bad], "seconds": round(time.perf_counter() - audit_started, 1)}
+
     if args.profile:
         from profile_summary import summarise
 
@@ -624,6 +635,8 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "storm": storm_summary(storm, args.storm_copies),
         "health_during_load_ms": fresh["health"],
         "ready_during_load_ms": fresh["ready"],
+        # `unifocus audit verify` of the bench tenant after every phase; intact false fails the run
+        "audit_after_load": audit,
         "service_peak_rss_mb_per_worker": svc["peak_rss_mb"],
         "baseline_peak_rss_mb_per_worker": base["peak_rss_mb"],
         "service_with_access_log_writes_per_s": round(logged["writes_per_s"], 1) if logged else None,
@@ -737,6 +750,10 @@ def report(r: dict[str, Any]) -> None:
         ("replay (same keys) responses/s", r["replay_per_s"]),
         ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
         *storm_rows(r["storm"]),
+        ("audit chains after the load (unifocus audit verify)",
+         f"{r['audit_after_load']['entries']} entries on {r['audit_after_load']['chains']} chains, "
+         + ("intact" if r["audit_after_load"]["intact"] else "TAMPERED: " + "; ".join(r["audit_after_load"]["bad"]))
+         + f" ({r['audit_after_load']['seconds']} s)"),
         ("/health p50 / p99 during punch load (ms)", f"{f(h['p50_ms'])} / {f(h['p99_ms'])} ({h['samples']} samples)"),
         ("/ready p50 / p99 during punch load (ms)",
          f"{f(rd['p50_ms'])} / {f(rd['p99_ms'])} ({rd['samples']} samples, {rd['failures']} not 200)"),
