@@ -23,6 +23,7 @@ main_app.add_typer(tenants_app, name="tenants")
 
 _embedded: Any = None  # keeps the embedded server alive for the life of the process
 
+
 def owner_url(settings: Settings, start: bool = True) -> str:
     """DATABASE_URL when set (never starts a server); else the embedded PostgreSQL."""
     global _embedded

@@ -54,9 +54,10 @@ def verify(
     from unifocus.settings import get_settings
 
     tenant_id = _tenant(tenant)
-    paths = list(against or [])
     try:
-        record_files(paths)  # a missing path or an empty directory: refused before connecting
+        # A missing path or an empty directory is refused before connecting (or starting an
+        # embedded server); verify reads the files as resolved here.
+        paths = record_files(against or [])
         report = asyncio.run(verify_url(owner_url(get_settings()), tenant_id, paths))
     except RecordError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--against'") from None

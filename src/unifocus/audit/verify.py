@@ -308,7 +308,6 @@ async def verify(conn: asyncpg.Connection, tenant_id: UUID | None = None,
 
 
 async def verify_url(url: str, tenant_id: UUID | None = None, against: Sequence[Path] = ()) -> VerifyReport:
-    record_files(against)  # refuse a bad path before connecting
     conn = await asyncpg.connect(url)
     try:
         return await verify(conn, tenant_id, against)

@@ -221,10 +221,10 @@ class TokenVerifier:
                 leeway=s.jwt_leeway_seconds,
                 options={
                     "require": self.required,
-                    # In JWKS mode both are always set (check_auth_mode); with HS256 they are
-                    # optional and checked when configured.
-                    "verify_aud": self.jwks is not None or s.jwt_audience is not None,
-                    "verify_iss": self.jwks is not None or s.jwt_issuer is not None,
+                    # Checked when configured: in JWKS mode always (check_auth_mode requires
+                    # both); with HS256 they are optional.
+                    "verify_aud": s.jwt_audience is not None,
+                    "verify_iss": s.jwt_issuer is not None,
                 },
             )
         except jwt.ExpiredSignatureError as exc:

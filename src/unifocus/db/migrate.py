@@ -77,29 +77,40 @@ def classify(version: str | None, compatible_from: str | None, head: str) -> str
     return "served" if serves else "not_served"
 
 
+def newer(version: str | None, head: str) -> bool:
+    """Whether the database is at a revision after this code's head: only such a schema is
+    asked what code it serves (on an older one the function of 0014 may not exist)."""
+    return classify(version, None, head) == "not_served"
+
+
+def _standing(state: str, version: str | None, compatible_from: str | None, head: str) -> str:
+    """Where the schema stands, in words (after `ok: ` or `error: `)."""
+    if state == "served":
+        return f"at {version}, newer than this code ({head}) and serving code from {compatible_from}"
+    if state == "not_served":
+        needs = f"code at {compatible_from} or later" if compatible_from else "newer code"
+        return f"at {version}, newer than this code ({head}), and it needs {needs}"
+    if version is None:
+        return f"no migration applied, expected {head}"
+    return f"at {version}, expected {head}" + (" (run the migrations)" if state == "behind" else "")
+
+
 def schema_check(version: str | None, compatible_from: str | None, head: str) -> str:
     """`ok`, `ok: ...` (a newer schema that serves this code) or `error: ...`, as `/ready`
     and `unifocus migrate` report it."""
     state = classify(version, compatible_from, head)
     if state == "head":
         return "ok"
-    if state == "served":
-        return f"ok: at {version}, newer than this code ({head}) and serving code from {compatible_from}"
-    if state == "not_served":
-        needs = f"code at {compatible_from} or later" if compatible_from else "newer code"
-        return f"error: at {version}, newer than this code ({head}), and it needs {needs}"
-    if version is None:
-        return f"error: no migration applied, expected {head}"
-    return f"error: at {version}, expected {head}" + (" (run the migrations)" if state == "behind" else "")
+    return ("ok: " if state == "served" else "error: ") + _standing(state, version, compatible_from, head)
 
 
 def passing(check: str) -> bool:
     return check == "ok" or check.startswith("ok:")
 
 
-def database_state(owner_url: str) -> tuple[str | None, str | None]:
-    """The database's revision (None: never migrated) and, when it is not this code's head,
-    what its schema says it serves (None: it does not say)."""
+def database_state(owner_url: str, head: str) -> tuple[str | None, str | None]:
+    """The database's revision (None: never migrated) and, when it is newer than this code's
+    head, what its schema says it serves (None: it does not say)."""
     import psycopg  # here: the API workers import this module for /ready, and never call this
 
     with psycopg.connect(owner_url, autocommit=True) as conn:
@@ -107,7 +118,7 @@ def database_state(owner_url: str) -> tuple[str | None, str | None]:
             return None, None
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         version = row[0] if row else None
-        if version is None or version == head_revision():
+        if not newer(version, head):
             return version, None
         if conn.execute("SELECT to_regprocedure('unifocus_schema_compatible_from()')").fetchone() == (None,):
             return version, None
@@ -131,13 +142,13 @@ def migrate(owner_url: str, settings: Settings, target: str | None = None) -> st
     `SchemaNotServed`. A target below the database's revision downgrades to it (the way back
     from a release, run by the code that knows the newer migrations), one above upgrades."""
     head = head_revision()
-    version, compatible_from = database_state(owner_url)
+    version, compatible_from = database_state(owner_url, head)
     if target is None:
         state = classify(version, compatible_from, head)
         if state == "served":
-            return f"database {schema_check(version, compatible_from, head)[4:]}: nothing to do"
+            return f"database {_standing(state, version, compatible_from, head)}: nothing to do"
         if state == "not_served":
-            raise SchemaNotServed(f"database {schema_check(version, compatible_from, head)[7:]}")
+            raise SchemaNotServed(f"database {_standing(state, version, compatible_from, head)}")
         upgrade(owner_url, settings, "head")
         return f"migrations at head ({head})"
     if target not in {script.revision for script in _scripts().walk_revisions()}:

@@ -135,7 +135,7 @@ class NeedsTransaction(Exception):
     something it cannot defer: the request is run again in a transaction. `reason` is the
     outcome `unifocus_punch_writes_total` counts."""
 
-    def __init__(self, reason: str = "withdrawals") -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from unifocus import __version__
-from unifocus.db.migrate import COMPATIBLE_FROM, classify, head_revision, passing, schema_check
+from unifocus.db.migrate import COMPATIBLE_FROM, head_revision, newer, passing, schema_check
 from unifocus.db.pool import Database
 from unifocus.errors import ServiceUnavailable
 from unifocus.observability import hooks
@@ -52,7 +52,7 @@ async def _database(db: Database, timeout: float) -> dict[str, str]:
     async def probe() -> tuple[str | None, str | None]:
         async with db.connection() as conn:
             version = await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
-            if classify(version, None, HEAD) != "not_served":
+            if not newer(version, HEAD):
                 return version, None  # this code's head, behind it, or not numbered
             # A newer schema says which code it still serves (0014). (Only then asked: on an
             # older one the function may not exist, and each probe would log an error.)

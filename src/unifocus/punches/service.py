@@ -185,9 +185,8 @@ async def _write_evaluated(
         else:
             await tx.conn.execute(sql, *args)
 
-    occ = ev.occurrence_of(punch_id)
     received_at = ev.now.astimezone(UTC)
-    shift_id, shift_date = (occ.shift_id, occ.shift_date) if occ else (None, None)
+    shift_id, shift_date = engine.attribution(ev.occurrence_of(punch_id))
     await insert(INSERT_PUNCH, caller.tenant_id, punch_id, body.employee_id, body.type.value, ts, received_at,
                  body.device, body.client_punch_id, source.value, shift_id, shift_date, caller.user_id)
     punch = punch_json(punch_id, body, source, ts, received_at, shift_id, shift_date)

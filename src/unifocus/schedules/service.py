@@ -67,11 +67,15 @@ async def get(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, lock:
 
 async def get_shift(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, shift_id: UUID) -> Shift:
     """One live shift of a schedule the caller sees (what a created shift's `Location` names)."""
-    schedule = await get(conn, caller, schedule_id)
-    shift = next((s for s in schedule.shifts if s.id == shift_id), None)
-    if shift is None:
+    await _visible_row(conn, caller, schedule_id)
+    row = await conn.fetchrow(
+        f"SELECT {SHIFT_COLS} FROM shifts WHERE tenant_id = $1 AND schedule_id = $2 AND id = $3 "  # noqa: S608
+        "AND deleted_at IS NULL",
+        caller.tenant_id, schedule_id, shift_id,
+    )
+    if row is None:
         raise NotFound("No shift with this id in this schedule.")
-    return shift
+    return to_shift(guard(caller, row))
 
 
 async def shift_page(conn: asyncpg.Connection, caller: Caller, schedule_id: UUID, page: PageParams) -> dict[str, Any]:

@@ -190,14 +190,13 @@ class Evaluation:
         void, moved them into or out of a session. Compared here in Python, from the facts
         already read: nothing in the usual, in-order case (a punch's attribution depends only on
         the punches before it). In time order, then by id."""
-        stored: dict[UUID, Attribution] = {
-            UUID(pid): (_uuid(shift_id), date.fromisoformat(day) if day else None)
-            for pid, shift_id, day in self.stored_attributions}
+        zone = {str(p.id): p for p in self.punches if self.zone_start <= p.timestamp < self.zone_end}
         out = []
-        for p in self.punches:
-            before = stored.get(p.id)
-            if before is None or not self.zone_start <= p.timestamp < self.zone_end:
+        for pid, shift_id, day in self.stored_attributions:
+            p = zone.get(pid)  # only the zone's rows are parsed: the window reads twice as many
+            if p is None:
                 continue
+            before = (_uuid(shift_id), date.fromisoformat(day) if day else None)
             after = attribution(self.pairing.occurrence_of.get(p.id))
             if after != before:
                 out.append((p.timestamp, p.id.int, Reattribution(p.id, before, after)))
