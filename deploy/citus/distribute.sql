@@ -32,6 +32,10 @@
 --   worker holding the tenant's shard. Verify with `unifocus audit verify` after a load test.
 -- * unifocus_tenant_ids() (SECURITY DEFINER, used by the jobs) and the tenants_owner_directory
 --   policy run on the coordinator and fan out over all shards of `tenants`: fine for jobs.
+-- * unifocus_audit_tenant_ids() (migration 0016, `audit verify`) opens the owner's policy
+--   audit_log_owner_directory with set_config('unifocus.audit_directory', ...), which Citus
+--   does not forward either: run `audit verify` there as a superuser (RLS does not apply),
+--   or verify the tenants one by one with --tenant.
 -- * Tenant moves between workers use citus_move_shard_placement / rebalancer (shard groups
 --   move together because everything is colocated); a very large tenant can be isolated on
 --   its own shard with isolate_tenant_to_new_shard('tenants', '<tenant uuid>', 'CASCADE').

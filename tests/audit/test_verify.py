@@ -1,5 +1,6 @@
 """`unifocus audit verify`: an intact log passes; an edit, a deletion or a reordering made by a
-superuser with the triggers off is detected and the first bad entry is named."""
+superuser with the triggers off is detected and the first bad entry is named, also for a
+tenant whose tenants row was deleted; a --tenant that names nothing is refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit.test_verify_against import cli
 from tests.audit.util import chain_of, create_employee, entries, tampering
 from tests.conftest import Api, TenantFixture, make_settings, make_tenant, start_app
 from unifocus.audit.verify import verify_url
@@ -105,6 +107,41 @@ async def test_cli_exit_codes(api: Api, fresh: TenantFixture, owner_url: str) ->
     bogus = await asyncio.to_thread(subprocess.run, [str(binary), "audit", "verify", "--tenant", "nope"],
                                     env=env, capture_output=True, text=True, timeout=60)
     assert bogus.returncode == 2
+
+
+async def test_a_tenant_whose_row_was_deleted_is_still_verified(api: Api, fresh: TenantFixture,
+                                                                owner_url: str) -> None:
+    """Deleting the tenants row (past the foreign keys, as the same bypass allows) does not
+    take the tenant's entries out of the check: a full verify still names the edited one."""
+    rows = await chain_of(api, fresh, owner_url, 3)
+    with tampering(owner_url, fresh.id) as conn:
+        conn.execute("UPDATE audit_log SET changes = jsonb_set(changes, '{after,firstName}', '\"Mallory\"') "
+                     "WHERE tenant_id = %s AND id = %s", (fresh.id, rows[1]["id"]))
+        conn.execute("CREATE TEMP TABLE tenant_backup AS SELECT * FROM tenants WHERE tenant_id = %s", (fresh.id,))
+        conn.execute("DELETE FROM tenants WHERE tenant_id = %s", (fresh.id,))
+        try:
+            every = await cli(owner_url)
+            one = await cli(owner_url, "--tenant", str(fresh.id))
+        finally:
+            conn.execute("INSERT INTO tenants SELECT * FROM tenant_backup")
+            conn.execute("DROP TABLE tenant_backup")
+    named = f"TAMPERED: tenant {fresh.id} chain 0: first bad entry {rows[1]['id']} (seq 2)"
+    for done in (every, one):
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert named in done.stdout, done.stdout
+
+
+async def test_a_tenant_id_that_names_nothing_is_refused(owner_url: str, fresh: TenantFixture) -> None:
+    """`--tenant` with an id that has neither a tenants row nor entries (a typo) is a bad
+    option, exit 2, not "intact"; a tenant that exists but has no entries yet is intact."""
+    nobody = uuid.uuid4()
+    bad = await cli(owner_url, "--tenant", str(nobody))
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert f"no tenant {nobody}: no tenants row and no audit entries" in bad.stderr
+    assert "intact" not in bad.stdout
+    empty = await cli(owner_url, "--tenant", str(fresh.id))  # made by the fixture, no write yet
+    assert empty.returncode == 0, empty.stdout + empty.stderr
+    assert "audit log intact: 0 entries, 0 chains, 1 tenants" in empty.stdout
 
 
 def _assert_contiguous(owner_url: str, tenant: uuid.UUID) -> int:

@@ -191,10 +191,11 @@ def test_a_record_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
     assert [(r.entry_id, r.seq, r.source) for r in read_records(ok)] == [(entry, 1, f"{ok}:1"), (None, 1, f"{ok}:2")]
 
 
-async def test_cli_refuses_an_unreadable_record(owner_url: str, tmp_path: Path) -> None:
+async def test_cli_refuses_an_unreadable_record(owner_url: str, tmp_path: Path, tenant_a: TenantFixture) -> None:
     missing = await cli(owner_url, "--against", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "nope" in missing.stderr
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_text("hello\n")
-    refused = await cli(owner_url, "--tenant", str(uuid.uuid4()), "--against", str(garbage))
+    # A tenant that exists: an unknown one is refused before the record is read (test_verify.py).
+    refused = await cli(owner_url, "--tenant", str(tenant_a.id), "--against", str(garbage))
     assert refused.returncode == 2 and "garbage.jsonl:1" in refused.stderr

@@ -47,9 +47,10 @@ def verify(
              "Every recorded entry must still be in the database with the recorded hash."),
 ) -> None:
     """Check the audit hash chains (as the owner, DATABASE_URL). Exit 0 when intact; exit 1
-    naming the first bad entry of each tampered tenant. A chain alone cannot show a rewrite
-    whose hashes were recomputed: give the nightly exports with --against to detect one."""
-    from unifocus.audit.verify import RecordError, record_files, verify_url
+    naming the first bad entry of each tampered tenant; exit 2 for a --tenant with neither a
+    tenants row nor audit entries. A chain alone cannot show a rewrite whose hashes were
+    recomputed: give the nightly exports with --against to detect one."""
+    from unifocus.audit.verify import RecordError, UnknownTenant, record_files, verify_url
     from unifocus.cli import owner_url
     from unifocus.settings import get_settings
 
@@ -61,6 +62,9 @@ def verify(
         report = asyncio.run(verify_url(owner_url(get_settings()), tenant_id, paths))
     except RecordError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--against'") from None
+    except UnknownTenant as exc:
+        # A bad option (exit 2, README "Exit codes"), not a failed check: nothing was checked.
+        raise typer.BadParameter(str(exc), param_hint="'--tenant'") from None
     if heads:
         for h in report.heads:
             typer.echo(f"head tenant {h.tenant_id} chain {h.chain} seq {h.seq} hash {h.hash}")

@@ -289,17 +289,39 @@ async def verify_against(conn: asyncpg.Connection, files: Sequence[Path], report
     report.bad.extend(first[t] for t in sorted(first, key=str))
 
 
+class UnknownTenant(LookupError):
+    """`--tenant` names a tenant with neither a tenants row nor audit entries: nothing to
+    check, most likely a mistyped id (answering "intact" would hide that)."""
+
+    def __init__(self, tenant_id: UUID) -> None:
+        super().__init__(f"no tenant {tenant_id}: no tenants row and no audit entries, nothing to verify")
+
+
+async def _known(conn: asyncpg.Connection, tenant_id: UUID) -> bool:
+    """Whether the tenant has a tenants row or an audit entry (a deleted tenant's entries
+    are still verified)."""
+    async with conn.transaction(readonly=True):
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
+        return bool(await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1) "
+            "OR EXISTS (SELECT 1 FROM audit_log WHERE tenant_id = $1)", tenant_id))
+
+
 async def verify(conn: asyncpg.Connection, tenant_id: UUID | None = None,
                  against: Sequence[Path] = ()) -> VerifyReport:
     """Verify one tenant, or every tenant (each is reported; the walk stops per tenant at its
     first bad entry); with `against` (export files or directories, head files), also check
-    the chains against that outside record."""
+    the chains against that outside record. Every tenant means every one with a tenants row
+    or audit entries: entries outlive a tenants row deleted past the foreign keys (migration
+    0016). Raises UnknownTenant when `tenant_id` names neither."""
     files = record_files(against)  # before any work: a bad path is refused at once
     report = VerifyReport()
     if tenant_id is not None:
+        if not await _known(conn, tenant_id):
+            raise UnknownTenant(tenant_id)
         tenants = [tenant_id]
     else:
-        tenants = [r[0] for r in await conn.fetch("SELECT unifocus_tenant_ids()")]
+        tenants = [r[0] for r in await conn.fetch("SELECT id FROM unifocus_audit_tenant_ids() AS id ORDER BY id")]
     for tenant in tenants:
         await verify_tenant(conn, tenant, report)
     if files:
