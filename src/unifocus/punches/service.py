@@ -249,7 +249,9 @@ async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
     ts = current.timestamp.astimezone(UTC)
     ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, current.employee_id, ts - engine.PUNCH_ZONE,
                                     ts + engine.PUNCH_ZONE)
-    await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=False)
+    # Time-based findings too: what the void leaves (an absence, a session now left open) is
+    # due already if its deadline has passed, and the sweep looks back only a few days.
+    await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=True)
     await engine.withdraw_owned_by(tx.conn, tx.caller.tenant_id, punch_id, tx.entries)
     return after
 

@@ -1,5 +1,8 @@
 """Schedules (an employee's date range) and their weekly shifts. Deletes are soft: punches
-stay attributed to the shifts they were matched with."""
+stay attributed to the shifts they were matched with until an evaluation of their zone
+re-attributes them, and the deleted shifts' pending exceptions are withdrawn (audited).
+Every change locks the employee and bumps its facts version, as an evaluation does, so a
+punch write that read the old shifts does not commit on them (migration 0010)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from unifocus.errors import Conflict, NotFound
 from unifocus.pagination import EMPTY_PAGE, PageParams, page_of
 from unifocus.schedules.occurrences import WeeklyShift, overlaps
 from unifocus.schedules.schemas import Schedule, ScheduleCreate, Shift, ShiftCreate
+from unifocus.timeexceptions import engine
 
 SCHEDULE_COLS = "tenant_id, id, employee_id, name, start_date, end_date, created_at"
 SHIFT_COLS = "tenant_id, id, schedule_id, day_of_week, start_time, end_time, created_at"
@@ -169,19 +173,24 @@ async def create(tx: WriteTx, body: ScheduleCreate) -> Schedule:
 
 async def delete(tx: WriteTx, schedule_id: UUID) -> None:
     schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    await _lock_employee(tx, schedule.employee_id)  # the employee's facts change
     await tx.conn.execute(
         "UPDATE schedules SET deleted_at = now() WHERE tenant_id = $1 AND id = $2", tx.caller.tenant_id, schedule_id
     )
     tx.audit(AuditEntry("Schedule", "deleted", schedule_id, _json(schedule), None, employee_id=schedule.employee_id))
+    await engine.withdraw_of_shifts(tx.conn, tx.caller.tenant_id, schedule.employee_id,
+                                    [s.id for s in schedule.shifts], tx.entries)
 
 
 async def add_shift(tx: WriteTx, schedule_id: UUID, body: ShiftCreate) -> Shift:
     schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    await _lock_employee(tx, schedule.employee_id)  # the employee's facts change
     return await _insert_shift(tx, schedule, body)
 
 
 async def delete_shift(tx: WriteTx, schedule_id: UUID, shift_id: UUID) -> None:
     schedule = await get(tx.conn, tx.caller, schedule_id, lock=True)
+    await _lock_employee(tx, schedule.employee_id)  # the employee's facts change
     shift = next((s for s in schedule.shifts if s.id == shift_id), None)
     if shift is None:
         raise NotFound("No shift with this id in this schedule.")
@@ -189,3 +198,4 @@ async def delete_shift(tx: WriteTx, schedule_id: UUID, shift_id: UUID) -> None:
         "UPDATE shifts SET deleted_at = now() WHERE tenant_id = $1 AND id = $2", tx.caller.tenant_id, shift_id
     )
     tx.audit(AuditEntry("Shift", "deleted", shift_id, _json(shift), None, employee_id=schedule.employee_id))
+    await engine.withdraw_of_shifts(tx.conn, tx.caller.tenant_id, schedule.employee_id, [shift_id], tx.entries)

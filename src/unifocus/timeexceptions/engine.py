@@ -379,6 +379,19 @@ async def withdraw_owned_by(conn: asyncpg.Connection, tenant_id: UUID, punch_id:
         await _withdraw(conn, row, audit)
 
 
+async def withdraw_of_shifts(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
+                             shift_ids: list[UUID], audit: list[AuditEntry]) -> None:
+    """Withdraw the pending exceptions of shifts being deleted (a schedule's or one shift):
+    their occurrences no longer exist, so no evaluation can find them stale (`stale` looks
+    at the occurrences it builds), and they would stay pending for ever."""
+    rows = await conn.fetch(
+        f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 AND employee_id = $2 "  # noqa: S608
+        "AND shift_id = ANY($3::uuid[]) AND status = 'pending' ORDER BY created_at, id",
+        tenant_id, employee_id, shift_ids)
+    for row in rows:
+        await _withdraw(conn, row, audit)
+
+
 async def _withdraw(conn: asyncpg.Connection, row: Any, audit: list[AuditEntry]) -> None:
     after = await conn.fetchrow(
         f"UPDATE exceptions SET status = 'withdrawn', resolved_at = now(), note = 'cause removed' "  # noqa: S608

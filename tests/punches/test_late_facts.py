@@ -1,0 +1,122 @@
+"""Facts that change a past day after the sweep stopped looking at it: a void of last month's
+punch, a clock's upload of last week, a deleted schedule. What they leave due is raised or
+withdrawn all the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from tests.conftest import Api, TenantFixture
+from unifocus.db.pool import Database
+from unifocus.timeexceptions.sweep import sweep_tenant
+
+NY = ZoneInfo("America/New_York")
+
+
+async def daily_schedule(api: Api, t: TenantFixture, first: date, last: date) -> dict:
+    r = await api.req("POST", "/api/schedules", t.manager, json={
+        "employeeId": str(t.employee_id), "startDate": first.isoformat(), "endDate": last.isoformat(),
+        "shifts": [{"dayOfWeek": d, "startTime": "09:00", "endTime": "17:00"} for d in range(1, 8)]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def punch(api: Api, t: TenantFixture, kind: str, day: date, hhmm: str) -> dict:
+    ts = datetime.combine(day, datetime.strptime(hhmm, "%H:%M").time(), NY).isoformat()
+    r = await api.req("POST", "/api/punches", t.manager, json={"employeeId": str(t.employee_id), "type": kind,
+                                                                "timestamp": ts})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def exceptions(api: Api, t: TenantFixture, **query: str) -> list[tuple[str, str, str | None, str]]:
+    """(type, status, shiftDate, reason) of the employee's exceptions, sorted."""
+    q = "&".join(f"{k}={v}" for k, v in {"employeeId": str(t.employee_id), "limit": "200", **query}.items())
+    r = await api.req("GET", f"/api/exceptions?{q}", t.manager)
+    assert r.status_code == 200, r.text
+    return sorted((e["type"], e["status"], e["shiftDate"], e["details"].get("reason", "")) for e in r.json()["items"])
+
+
+async def test_voiding_last_months_punches_raises_what_they_covered(api: Api, tenant_a: TenantFixture) -> None:
+    """Months back, out of the sweep's reach: voiding a day's clock_out leaves its shift open
+    (missed_punch), voiding the clock_in too leaves no work at all (absence), at once."""
+    monday = date(2026, 3, 2)
+    await daily_schedule(api, tenant_a, monday, monday)
+    clock_in = await punch(api, tenant_a, "clock_in", monday, "09:00")
+    clock_out = await punch(api, tenant_a, "clock_out", monday, "17:00")
+    assert clock_in["exceptions"] == [] and clock_out["exceptions"] == []
+
+    r = await api.req("DELETE", f"/api/punches/{clock_out['id']}?reason=wrong%20day", tenant_a.manager)
+    assert r.status_code == 204
+    assert await exceptions(api, tenant_a) == [("missed_punch", "pending", "2026-03-02", "still_open_after_end")]
+
+    r = await api.req("DELETE", f"/api/punches/{clock_in['id']}?reason=wrong%20day", tenant_a.manager)
+    assert r.status_code == 204
+    assert await exceptions(api, tenant_a) == [
+        ("absence", "pending", "2026-03-02", ""), ("missed_punch", "withdrawn", "2026-03-02", "still_open_after_end")]
+
+
+async def test_the_sweep_raises_what_a_late_upload_left_open(
+    api: Api, tenant_a: TenantFixture, app_client: tuple, owner_sql: psycopg.Connection
+) -> None:
+    """A clock sends, today, a clock_in of eight days ago and nothing after it: no punch
+    write raises a session left open (more of the upload may follow), and the sweep's own
+    look-back (three days) does not reach that day. The sweep's pass over late punches does,
+    once, and an upload that closed the session leaves nothing to raise."""
+    now = datetime.now(UTC)
+    today = now.astimezone(NY).date()
+    late_day, closed_day = today - timedelta(days=8), today - timedelta(days=12)
+    await daily_schedule(api, tenant_a, closed_day, closed_day)
+    await daily_schedule(api, tenant_a, late_day, late_day)
+    await punch(api, tenant_a, "clock_in", closed_day, "09:00")
+    await punch(api, tenant_a, "clock_out", closed_day, "17:00")
+    late = await punch(api, tenant_a, "clock_in", late_day, "09:00")
+    assert late["exceptions"] == []
+    assert await exceptions(api, tenant_a) == []
+
+    db: Database = app_client[0].state.db
+    assert await sweep_tenant(db, tenant_a.id, now) == 1
+    assert await exceptions(api, tenant_a) == [
+        ("missed_punch", "pending", late_day.isoformat(), "still_open_after_end")]
+    assert await sweep_tenant(db, tenant_a.id, now + timedelta(minutes=5)) == 0  # raised once
+    (sweeps,) = owner_sql.execute(
+        "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'Exception' AND action = 'created' "
+        "AND request_id LIKE 'sweep-%%'", (tenant_a.id,)).fetchone()
+    assert sweeps == 1  # audited as the sweep's
+
+
+async def test_deleting_a_schedule_or_a_shift_withdraws_its_pending_exceptions(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """A late arrival on a shift that is then deleted has lost its cause: withdrawn (audited),
+    not left pending for ever beside the punch's new unscheduled_punch. A decided one stays
+    as decided, and another shift's stays pending."""
+    monday, tuesday, wednesday = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
+    sched = await daily_schedule(api, tenant_a, monday, wednesday)
+    late = {d: (await punch(api, tenant_a, "clock_in", d, "09:30"))["exceptions"][0]
+            for d in (monday, tuesday, wednesday)}
+    assert {e["type"] for e in late.values()} == {"late_arrival"}
+    approved = await api.req("PUT", f"/api/exceptions/{late[tuesday]['id']}/resolve", tenant_a.manager,
+                             json={"status": "approved"})
+    assert approved.status_code == 200
+
+    monday_shift = next(s for s in sched["shifts"] if s["dayOfWeek"] == monday.isoweekday())
+    r = await api.req("DELETE", f"/api/schedules/{sched['id']}/shifts/{monday_shift['id']}", tenant_a.manager)
+    assert r.status_code == 204
+    status = {d: (await api.req("GET", f"/api/exceptions/{e['id']}", tenant_a.manager)).json()["status"]
+              for d, e in late.items()}
+    assert status == {monday: "withdrawn", tuesday: "approved", wednesday: "pending"}
+
+    r = await api.req("DELETE", f"/api/schedules/{sched['id']}", tenant_a.manager)
+    assert r.status_code == 204
+    got = (await api.req("GET", f"/api/exceptions/{late[wednesday]['id']}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn" and got["note"] == "cause removed"
+    assert (await api.req("GET", f"/api/exceptions/{late[tuesday]['id']}", tenant_a.manager)).json()["status"] == \
+        "approved"
+    audited = owner_sql.execute(
+        "SELECT entity_id FROM audit_log WHERE tenant_id = %s AND entity = 'Exception' AND action = 'withdrawn' "
+        "ORDER BY created_at", (tenant_a.id,)).fetchall()
+    assert [str(e) for (e,) in audited] == [late[monday]["id"], late[wednesday]["id"]]
