@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,12 +83,67 @@ def test_overnight_dst_nights_are_real_elapsed_minutes(tz: ZoneInfo, night_of: d
     assert got[0].scheduled_minutes == minutes
 
 
-def test_nonexistent_local_time_moves_forward_by_the_gap() -> None:
-    # 02:30 does not exist in New York on 2026-03-08; it is read as 03:30 EDT.
-    assert local_to_utc(date(2026, 3, 8), time(2, 30), NY) == utc("2026-03-08T07:30:00")
+def test_nonexistent_local_time_is_the_instant_of_the_transition() -> None:
+    # 02:00-03:00 does not exist in New York on 2026-03-08: every time in it is the switch,
+    # 03:00 EDT (07:00Z), the first instant the wall clock reads that time or later.
+    spring = date(2026, 3, 8)
+    for wall in (time(2, 0), time(2, 30), time(2, 59, 59), time(3, 0)):
+        assert local_to_utc(spring, wall, NY) == utc("2026-03-08T07:00:00")
+    assert local_to_utc(spring, time(1, 59), NY) == utc("2026-03-08T06:59:00")
+    # London skips 01:00-02:00 GMT on 2026-03-29; Lord Howe skips only 30 minutes.
+    assert local_to_utc(date(2026, 3, 29), time(1, 30), LONDON) == utc("2026-03-29T01:00:00")
+    lord_howe = ZoneInfo("Australia/Lord_Howe")  # 2026-10-04 02:00 +10:30 -> 02:30 +11:00
+    assert local_to_utc(date(2026, 10, 4), time(2, 15), lord_howe) == utc("2026-10-03T15:30:00")
+
+
+def test_a_shift_starting_in_the_gap_is_shortened_by_it() -> None:
     sunday = shift(7, "02:30", "04:00")
     (occ,) = occurrences([span(sunday)], NY, date(2026, 3, 8), date(2026, 3, 8))
-    assert occ.scheduled_minutes == 30
+    assert (occ.start, occ.end) == (utc("2026-03-08T07:00:00"), utc("2026-03-08T08:00:00"))
+    assert occ.scheduled_minutes == 60  # 03:00-04:00 EDT
+
+
+def test_an_overnight_shift_ending_in_the_gap_ends_at_the_transition() -> None:
+    saturday = shift(6, "22:00", "02:30")
+    (occ,) = occurrences([span(saturday)], NY, date(2026, 3, 7), date(2026, 3, 7))
+    assert occ.shift_date == date(2026, 3, 7)
+    assert (occ.start, occ.end) == (utc("2026-03-08T03:00:00"), utc("2026-03-08T07:00:00"))
+    assert occ.scheduled_minutes == 240
+
+
+@pytest.mark.parametrize(("start", "end"), [("02:30", "03:00"), ("02:00", "03:00"), ("02:15", "02:45")])
+def test_a_shift_wholly_in_the_gap_is_not_an_occurrence(start: str, end: str) -> None:
+    # No real time: it is not scheduled at all (not a -30 or 0 minute occurrence); the same
+    # shift on the next Sunday is an ordinary one.
+    sunday = shift(7, start, end)
+    got = occurrences([span(sunday)], NY, date(2026, 3, 1), date(2026, 3, 15))
+    assert [o.shift_date for o in got] == [date(2026, 3, 1), date(2026, 3, 15)]
+    assert all(o.scheduled_minutes > 0 for o in got)
+
+
+def test_an_occurrence_never_ends_before_it_starts() -> None:
+    with pytest.raises(ValueError):
+        Occurrence(uuid.uuid4(), date(2026, 3, 8), utc("2026-03-08T07:30:00"), utc("2026-03-08T07:00:00"))
+
+
+@pytest.mark.parametrize(
+    ("tz", "switch_day"),
+    [(NY, date(2026, 3, 8)), (NY, date(2026, 11, 1)), (LONDON, date(2026, 3, 29)),
+     (LONDON, date(2026, 10, 25)), (ZoneInfo("Australia/Lord_Howe"), date(2026, 10, 4))],
+)
+def test_no_shift_near_a_switch_gets_negative_or_zero_minutes(tz: ZoneInfo, switch_day: date) -> None:
+    # Every quarter-hour shift starting or ending from midnight to 05:00, on the switch day
+    # and (overnight) the night before: never end before start, never an empty occurrence,
+    # never longer than its wall-clock length plus an hour (a fall-back fold).
+    walls = [time(h, m) for h in range(5) for m in (0, 15, 30, 45)]
+    for day in (switch_day - timedelta(days=1), switch_day):
+        for start in walls if day == switch_day else [time(22, 0), time(23, 45)]:
+            for end in walls:
+                s = WeeklyShift(uuid.uuid4(), SCHEDULE, day.isoweekday(), start, end)
+                got = occurrences([span(s)], tz, day, day)
+                length = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+                length += 1440 if length <= 0 else 0
+                assert all(o.start < o.end and 0 < o.scheduled_minutes <= length + 60 for o in got), (day, s)
 
 
 def test_ambiguous_local_time_takes_the_first_occurrence() -> None:

@@ -221,6 +221,22 @@ def test_a_pause_is_not_an_early_departure_once_back() -> None:
     assert kinds(run([*morning, p(IN, 210), p(OUT, 480)])) == set()
 
 
+def test_a_pause_then_no_clock_out_is_not_an_early_departure() -> None:
+    # 09-17: in 09:00, out 12:00 (a pause), back at 12:30 and never clocked out. Only the
+    # missing clock_out is flagged, before and after the next day's clock_in arrives.
+    day = [p(IN, 0), p(OUT, 180), p(IN, 210)]
+    next_day = OCC.start + timedelta(days=1)
+    sweep = evaluate(day, [OCC], DEFAULT_POLICY, next_day)
+    assert kinds(sweep) == {"missed_punch"}
+    abandoned = evaluate([*day, PunchFact(uuid.uuid4(), IN, next_day - timedelta(minutes=5))], [OCC],
+                         DEFAULT_POLICY, next_day)
+    assert "early_departure" not in kinds(abandoned)
+    assert {f.dedupe_key for f in abandoned if f.type == "missed_punch"} == {OCC.key}
+    # closing the last session decides it again on the real last clock_out
+    closed = run([*day, p(OUT, 400)])
+    assert one(closed, "early_departure").details["minutesEarly"] == 80
+
+
 def test_punches_of_a_session_inherit_its_occurrence() -> None:
     second = weekly(1, "17:30", "21:00")
     occs = occs_of(UTCZ, MONDAY, MONDAY, NINE_TO_FIVE, second)
@@ -278,6 +294,18 @@ def test_spring_forward_overtime_counts_real_minutes() -> None:
                PunchFact(uuid.uuid4(), OUT, local(NY, date(2026, 3, 8), "06:16"))]
     over = one(evaluate(punches, [occ], DEFAULT_POLICY, local(NY, date(2026, 3, 8), "07:00")), "overtime")
     assert over.details["workedMinutes"] == 436 and over.details["overtimeMinutes"] == 16
+
+
+def test_a_shift_starting_in_the_spring_forward_gap() -> None:
+    spring = date(2026, 3, 8)  # New York: 02:00 EST -> 03:00 EDT
+    short = occs_of(NY, spring, spring, weekly(7, "02:30", "04:00"))
+    # it starts at the switch: a clock_in at 03:00 EDT is on time, worked to 04:00 is all of it
+    punches = [PunchFact(uuid.uuid4(), IN, local(NY, spring, "03:00")),
+               PunchFact(uuid.uuid4(), OUT, local(NY, spring, "04:00"))]
+    assert evaluate(punches, short, DEFAULT_POLICY, local(NY, spring, "12:00")) == []
+    # wholly in the gap: no occurrence, so no absence once its deadline would have passed
+    assert occs_of(NY, spring, spring, weekly(7, "02:00", "03:00")) == []
+    assert occs_of(NY, spring, spring, weekly(7, "02:30", "03:00")) == []
 
 
 def test_employee_zone_differs_from_tenant_zone() -> None:

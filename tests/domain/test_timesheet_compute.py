@@ -73,6 +73,19 @@ def test_overnight_dst_shift_lands_on_its_start_date(tz: ZoneInfo, night_of: dat
     assert next_day == DayTotals(morning, 0, 0, 0, 0)
 
 
+def test_shifts_in_the_spring_forward_gap_never_make_negative_or_phantom_minutes() -> None:
+    spring = date(2026, 3, 8)  # New York: 02:00 EST -> 03:00 EDT
+    in_gap = weekly(7, "02:30", "03:00")  # no real time that night
+    (day,) = day_totals([], occs_of(NY, spring, spring, in_gap), NY, spring, spring)
+    assert day == DayTotals(spring, 0, 0, 0, 0)
+    # a shift starting in the gap starts at the switch: worked to its end is no overtime
+    starts_in_gap = weekly(7, "02:30", "04:00")
+    punches = [punch(IN, local(NY, spring, "03:00")), punch(OUT, local(NY, spring, "04:00"))]
+    occs = occs_of(NY, spring, spring, in_gap, starts_in_gap)
+    (day,) = day_totals(punches, occs, NY, spring, spring)
+    assert day == DayTotals(spring, 60, 60, 0, 0)
+
+
 def test_unscheduled_work_lands_on_the_local_date_of_its_clock_in() -> None:
     # 02:00Z on June 2 is 22:00 on June 1 in New York.
     punches = [punch(IN, datetime(2026, 6, 2, 2, 0, tzinfo=UTC)),

@@ -150,6 +150,20 @@ async def test_dst_nights_in_new_york_are_real_elapsed_time(
     assert ordinary["days"][0]["scheduledMinutes"] == 480
 
 
+async def test_shifts_in_the_spring_forward_gap_are_never_negative_nor_overtime(
+    api: Api, tenant_a: TenantFixture, owner_sql
+) -> None:
+    emp = await new_employee(api, tenant_a)  # the tenant's America/New_York
+    # Sundays: 02:30-03:00 lies wholly in the 2026-03-08 gap, 03:00-04:00 follows it
+    await schedule(api, tenant_a, emp, "2026-03-01", "2026-03-15", (7, "02:30", "03:00"), (7, "03:00", "04:00"))
+    punches = [(IN, at(NY, "2026-03-08", "03:00")), (OUT, at(NY, "2026-03-08", "04:00"))]
+    insert_punches(owner_sql, tenant_a, emp, punches)
+    sheet = await timesheet(api, tenant_a.manager, emp, "2026-03-01", "2026-03-15")
+    assert figures(day(sheet, "2026-03-01")) == (90, 0, 0, 0)
+    assert figures(day(sheet, "2026-03-08")) == (60, 60, 0, 0)  # not (30, 60, 0, 30)
+    assert all(d["scheduledMinutes"] >= 0 and d["overtimeMinutes"] == 0 for d in sheet["days"])
+
+
 async def test_employee_zone_overrides_the_tenant_zone(api: Api, tenant_a: TenantFixture, owner_sql) -> None:
     tokyo = "Asia/Tokyo"
     emp = await new_employee(api, tenant_a, timezone=tokyo)

@@ -3,11 +3,23 @@
 Pure logic: no database, no I/O. Every instant produced here is an aware UTC datetime, and
 every minute figure is real elapsed time (a 22:00-06:00 shift is 420 minutes on a
 spring-forward night and 540 on a fall-back night).
+
+DST, wall-clock times that do not exist or happen twice (`local_to_utc`):
+- a time in a spring-forward gap (02:00-03:00 in New York on 2026-03-08) is the instant of
+  the transition, the first instant whose wall clock reads that time or later: a shift is
+  shortened by the part of the gap it covers (02:30-04:00 is 03:00-04:00 EDT, 60 minutes;
+  a 22:00-02:30 night ends at the transition). An occurrence's end is therefore never before
+  its start (`Occurrence` refuses one that is);
+- a time in a fall-back fold takes its FIRST occurrence (the pre-transition offset).
+A shift lying wholly in a gap (02:00-03:00, 02:15-02:45 that night) has no real time: it
+gives a zero-length interval, and `occurrences` leaves it out, so it is scheduled 0 minutes,
+is never late, absent or overtime, and a clock_in near it is judged as if it did not exist.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,6 +80,8 @@ class Occurrence:
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"occurrence ends ({self.end}) before it starts ({self.start})")
         object.__setattr__(self, "key", f"occ:{self.shift_id}:{self.shift_date.isoformat()}")
 
     @property
@@ -87,20 +101,48 @@ def by_start(occ: Occurrence) -> tuple[datetime, UUID]:
 def local_to_utc(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """Convert a local wall-clock time to UTC.
 
-    Uses PEP 495 semantics with fold=0: an ambiguous time (fall-back hour) takes its FIRST
-    occurrence (the pre-transition offset); a nonexistent time (spring-forward gap) is
-    interpreted with the pre-transition offset, which moves it FORWARD by the gap length
-    (02:30 on a US spring-forward day becomes 03:30 daylight time).
+    An ambiguous time (fall-back fold) takes its FIRST occurrence (PEP 495 fold=0, the
+    pre-transition offset). A nonexistent time (spring-forward gap) is the instant of the
+    transition, the first instant at which the wall clock reads that time or later: 02:30 on
+    a US spring-forward day becomes 03:00 daylight time (07:00Z in New York), as do 02:00 and
+    02:59. So the conversion never runs backwards: a later wall time on the same day is never
+    an earlier instant.
     """
     naive = datetime.combine(day, wall.replace(tzinfo=None))
-    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    if before is None or after is None or before >= after:  # ordinary time, or a fold
+        return first.astimezone(UTC)
+    # A gap (PEP 495: fold=0 reads it with the offset before the transition, fold=1 with the
+    # one after): the transition lies in (naive - after, naive - before].
+    return _transition(second.astimezone(UTC), first.astimezone(UTC), tz)
+
+
+def _transition(lo: datetime, hi: datetime, tz: ZoneInfo) -> datetime:
+    """The instant in (lo, hi] at which `tz`'s UTC offset leaves the one it has at `lo`.
+
+    Binary search over whole seconds (tz database transitions fall on whole seconds); a gap
+    is at most a day wide, so under twenty steps, and the result is cached by the caller.
+    """
+    offset = lo.astimezone(tz).utcoffset()
+    low, high = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
+    while high - low > 1:
+        mid = (low + high) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == offset:
+            low = mid
+        else:
+            high = mid
+    return datetime.fromtimestamp(high, UTC)
 
 
 # Each day of an employee's schedule is expanded again by every punch whose window covers it
 # (a window spans about nine days). Occurrences are immutable, so they are shared.
 @functools.lru_cache(maxsize=1 << 14)
 def occurrence_of(shift: WeeklyShift, day: date, tz: ZoneInfo) -> Occurrence:
-    """The occurrence of `shift` starting on local date `day` (the weekday is not checked)."""
+    """The occurrence of `shift` starting on local date `day` (the weekday is not checked).
+
+    Zero-length when the shift lies wholly in a DST gap; `occurrences` leaves those out."""
     end_day = day + timedelta(days=1) if shift.overnight else day
     return Occurrence(
         shift_id=shift.id,
@@ -117,9 +159,10 @@ def occurrences(
     their schedule's [start_date, end_date], sorted by (start, shift_id).
 
     Wall times are read in `tz` (the employee's zone, else the tenant's; the caller decides).
-    DST: see `local_to_utc` (gap times move forward, ambiguous times take the first instant).
-    An overnight occurrence belongs to the date it starts, so a caller that needs everything
-    overlapping a date range should widen `from_date` by one day.
+    DST: see `local_to_utc` (a gap time is the transition instant, an ambiguous time its first
+    instant). An occurrence lying wholly in a spring-forward gap has no real time and is left
+    out (module docstring). An overnight occurrence belongs to the date it starts, so a caller
+    that needs everything overlapping a date range should widen `from_date` by one day.
     """
     found: list[Occurrence] = []
     for schedule in schedules:
@@ -131,7 +174,9 @@ def occurrences(
         day = first
         while day <= last:
             for shift in by_weekday.get(day.isoweekday(), []):
-                found.append(occurrence_of(shift, day, tz))
+                occ = occurrence_of(shift, day, tz)
+                if occ.end > occ.start:  # a shift wholly in a DST gap has no real time
+                    found.append(occ)
             day += timedelta(days=1)
     found.sort(key=by_start)
     return found

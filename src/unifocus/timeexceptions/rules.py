@@ -272,15 +272,18 @@ def _late_rule(occ: Occurrence, clock_in: PunchFact, policy: Policy, out: _Colle
 
 
 def _early_rule(occ: Occurrence, sessions: list[Session], policy: Policy, out: _Collector) -> None:
-    """Decided on the last clock_out, unless the employee is clocked in again (then the earlier
-    clock_out was a pause, and a pending early_departure is withdrawn by re-evaluation)."""
+    """Decided on the last clock_out, and only when the occurrence's last session is closed.
+
+    A clock_out followed by a clock_in of the same occurrence was a pause (a pending
+    early_departure is withdrawn by re-evaluation). While the last session has no clock_out,
+    still open or abandoned by a later clock_in, nobody knows when the employee left:
+    missed_punch flags it, and no early_departure is made from an earlier pause's clock_out,
+    so the answer does not change when the next clock_in arrives."""
     last = sessions[-1]
-    if last.clock_out is None and last.abandoned_by is None:
+    if last.clock_out is None:
         return
     outs = [s.clock_out for s in sessions if s.clock_out is not None]
-    if not outs:
-        return
-    clock_out = max(outs, key=lambda p: p.timestamp)
+    clock_out = max(outs, key=lambda p: p.timestamp)  # not empty: the last session has one
     if clock_out.timestamp < occ.end - timedelta(minutes=policy.early_departure_grace_minutes):
         details = {
             "minutesEarly": _minutes_up(occ.end - clock_out.timestamp),
