@@ -1,5 +1,6 @@
 """A TCP proxy in the test's event loop, to take a dependency away and give it back while
-the app keeps running; and a black hole that accepts connections and never answers."""
+the app keeps running, or to freeze it under open connections; and a black hole that accepts
+connections and never answers."""
 
 from __future__ import annotations
 
@@ -33,9 +34,16 @@ class TcpProxy:
         self.port = free_port()
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.flowing = asyncio.Event()  # cleared: frozen
 
     async def start(self) -> None:
+        self.flowing.set()
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def freeze(self) -> None:
+        """The database stops answering and nothing is closed (a hung server, a partition):
+        every open connection stays open and silent, new ones are accepted and never answered."""
+        self.flowing.clear()
 
     async def stop(self) -> None:
         """Close the listener and every connection in flight: the database is 'gone'."""
@@ -43,6 +51,7 @@ class TcpProxy:
         self.server.close()
         for writer in list(self.writers):
             writer.close()
+        self.flowing.set()  # lets frozen connections see that they are closed, and end
         await self.server.wait_closed()
         self.writers.clear()
 
@@ -53,19 +62,27 @@ class TcpProxy:
         return await asyncio.open_connection(host, int(port))
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.writers.add(client_w)
+        await self.flowing.wait()
+        if client_w.is_closing():  # stopped while frozen
+            return
         try:
             server_r, server_w = await self._open_target()
         except OSError:
             client_w.close()
+            self.writers.discard(client_w)
             return
-        self.writers |= {client_w, server_w}
-        await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+        self.writers.add(server_w)
+        await asyncio.gather(_pipe(client_r, server_w, self.flowing), _pipe(server_r, client_w, self.flowing))
         self.writers -= {client_w, server_w}
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError, RuntimeError):
         while data := await reader.read(65536):
+            await flowing.wait()  # frozen: held, not forwarded
+            if writer.is_closing():
+                break
             writer.write(data)
             await writer.drain()
     writer.close()

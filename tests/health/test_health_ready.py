@@ -145,6 +145,36 @@ async def test_ready_follows_the_database_going_away_and_coming_back_without_a_r
             await proxy.stop()
 
 
+async def test_ready_is_bounded_when_the_database_freezes_under_pooled_connections(
+    owner_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    """The database stops answering on connections the pool already holds (a hung server, a
+    partition): each probe that times out on such a connection must not then wait on it again
+    to hand it back, so /ready answers within 2 s the first time, and every time after."""
+    proxy = TcpProxy(postgres_address(owner_url))
+    await proxy.start()
+    through = url_through(proxy.port, owner_url, settings.app_db_role, settings.app_db_password)
+    # The default db_timeout_seconds (5 s): the readiness bound must not depend on it.
+    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path, app_database_url=through))
+    try:
+        # Several connections open and idle in the pool: each is a stale one a probe can take.
+        rs = await asyncio.gather(*(client.get("/ready") for _ in range(3)))
+        assert [r.status_code for r in rs] == [200] * 3, [r.text for r in rs]
+        pooled = app.state.db.pool.get_idle_size()  # type: ignore[attr-defined]
+        assert pooled >= 2, pooled
+
+        proxy.freeze()
+        for _ in range(pooled + 2):  # every stale connection, then new ones that never connect
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed)
+        r, elapsed = await timed_get(client, "/health")
+        assert r.status_code == 200 and elapsed < 0.5
+    finally:
+        await proxy.stop()  # before the app closes its pool: nothing is left waiting on it
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
 async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_path: Path) -> None:
     url = create_database(server_url)
     try:

@@ -37,6 +37,12 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 
+# Why a connection is terminated rather than handed back: the unavailable errors, and a
+# cancellation (a caller's timeout, e.g. /ready's bound): a query may still be running on it,
+# and a graceful release or ROLLBACK would first wait for the server to acknowledge the cancel,
+# up to db_timeout_seconds more on a server that stopped answering.
+ABANDON: tuple[type[BaseException], ...] = (*UNAVAILABLE, asyncio.CancelledError)
+
 
 class Database:
     """One pool per process; `tenant_tx` is the only way request code gets a connection."""
@@ -109,6 +115,9 @@ class Database:
             # release would wait on a hung server again), so the 503 stays within the bound.
             discard(conn)
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
+        except asyncio.CancelledError:
+            discard(conn)  # see ABANDON; a healthy server only costs a reconnect
+            raise
         finally:
             await self._release(conn)
 
@@ -130,8 +139,8 @@ class Database:
             try:
                 yield conn
             except BaseException as exc:
-                if isinstance(exc, UNAVAILABLE):
-                    discard(conn)  # see connection(): a rollback would wait on it again
+                if isinstance(exc, ABANDON):
+                    discard(conn)  # see ABANDON: a rollback would wait on it again
                 await _rollback_quietly(tx)
                 raise
             else:

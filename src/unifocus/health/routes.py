@@ -62,6 +62,8 @@ async def _database(db: Database, timeout: float) -> dict[str, str]:
                 return version, None
 
     try:
+        # Cut short, the probe's connection is terminated, not handed back (db/pool.py ABANDON):
+        # a graceful release would wait on a hung server again, past the 2 s /ready promises.
         version, compatible_from = await asyncio.wait_for(probe(), timeout)
     except Exception as exc:  # any failure is reported, by name, never raised
         reason = type(exc).__name__ if not str(exc) else str(exc)
