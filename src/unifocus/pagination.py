@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -17,6 +17,7 @@ from unifocus.errors import BadRequest
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_CURSOR_LENGTH = 200
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,7 +35,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
     if cursor is None:
         return None
     try:
-        if len(cursor) > 200:
+        if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts, rid = orjson.loads(raw)
@@ -49,22 +50,57 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
         raise BadRequest("The cursor is not valid.") from exc
 
 
+_STATE = "page_params"
+
+
 class PageParams:
-    """`?limit=&cursor=` for every list route."""
+    """`?limit=&cursor=` for every list route. The cursor is decoded once the caller may read
+    (`check_cursor`, run by the read dependency), or on first use: a malformed one is 400, and
+    never before the caller's own 401/403, whichever order a route declares its dependencies
+    in. Its length is checked there too, so a cursor too long is the same 400 as any other
+    malformed one (not a 422)."""
 
     def __init__(
         self,
+        request: Request,
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-500)."),
-        cursor: str | None = Query(None, max_length=200, description="Opaque cursor from `nextCursor`."),
+        # The length is documented, not validated here: decode_cursor refuses it with the rest.
+        cursor: str | None = Query(None, description="Opaque cursor from `nextCursor`.",
+                                   json_schema_extra={"maxLength": MAX_CURSOR_LENGTH}),
     ) -> None:
         self.limit = limit
-        self.after = decode_cursor(cursor)
+        self.cursor = cursor
+        self._after: tuple[datetime, UUID] | None = None
+        self._decoded = cursor is None
+        if cursor is not None:
+            setattr(request.state, _STATE, self)
+
+    @property
+    def after(self) -> tuple[datetime, UUID] | None:
+        """The cursor's (timestamp, id), None on the first page; 400 if malformed."""
+        if not self._decoded:
+            self._after = decode_cursor(self.cursor)
+            self._decoded = True
+        return self._after
+
+    def check(self) -> None:
+        """400 if the cursor is malformed."""
+        _ = self.after
 
     def keyset(self) -> tuple[datetime | None, UUID | None, int]:
         """The query's last three parameters: the cursor's (timestamp, id), or NULLs for the
         first page, and LIMIT limit + 1 (the extra row says there is a next page)."""
         ts, row_id = self.after if self.after else (None, None)
         return ts, row_id, self.limit + 1
+
+
+def check_cursor(request: Request) -> None:
+    """Refuse a malformed cursor (400) of this request's list route, if it has one: called
+    by the read dependency once the caller is known to be allowed, so that a list which
+    answers without reading (e.g. an employee user linked to no record) refuses it too."""
+    page = getattr(request.state, _STATE, None)
+    if isinstance(page, PageParams):
+        page.check()
 
 
 EMPTY_PAGE: dict[str, Any] = {"items": [], "next_cursor": None}

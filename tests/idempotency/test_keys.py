@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, tenant_counts
 from tests.idempotency.conftest import (
     AppFactory,
     audit_entries,
@@ -15,6 +17,8 @@ from tests.idempotency.conftest import (
     problem_type,
     records,
 )
+from unifocus.auth.tokens import mint_token
+from unifocus.settings import Settings
 
 pytestmark = pytest.mark.idempotency
 
@@ -94,6 +98,31 @@ async def test_two_key_headers_are_400(api: Api, tenant_a: TenantFixture,
     assert records(owner_sql, tenant_a.id) == 0
 
 
+MERGED = [b"k1, k2", b"k1,k2", b"a,a", b'"k1", "k2"', b'"k1",k2', b'k1, "k2"', b"k1,", b",k1"]
+
+
+@pytest.mark.parametrize("raw", MERGED, ids=[m.decode() for m in MERGED])
+async def test_two_keys_merged_into_one_header_are_400_like_two_headers(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, raw: bytes
+) -> None:
+    """A proxy may join two Idempotency-Key fields into one, comma-separated (RFC 9110
+    section 5.3): that is still two keys, refused as two headers are, not used as the key
+    "k1, k2". A comma inside a quoted key is part of it."""
+    body = employee_body()
+    headers = [(b"authorization", f"Bearer {tenant_a.manager}".encode()), (b"idempotency-key", raw)]
+    r = await api.client.post("/api/employees", headers=headers, json=body)
+    two = await api.client.post("/api/employees", json=body, headers=[
+        ("Authorization", f"Bearer {tenant_a.manager}"), ("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")])
+    assert r.status_code == 400, r.text
+    assert r.json() == two.json() and problem_type(r).endswith("invalid-idempotency-key")
+    assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 0
+    assert records(owner_sql, tenant_a.id) == 0
+    quoted = await api.req("POST", "/api/employees", tenant_a.manager, key='"k1, k2"', json=body)
+    assert quoted.status_code == 201, quoted.text
+    again = await api.req("POST", "/api/employees", tenant_a.manager, key='"k1, k2"', json=body)
+    assert again.headers["idempotent-replayed"] == "true" and again.content == quoted.content
+
+
 async def test_malformed_key_on_patch_and_delete(api: Api, tenant_a: TenantFixture,
                                                  owner_sql: psycopg.Connection) -> None:
     r = await api.req("PATCH", f"/api/users/{tenant_a.employee_user_id}", tenant_a.admin, key="k" * 256,
@@ -136,3 +165,38 @@ async def test_required_mode_refuses_writes_without_key(
     # Reads never need a key.
     r = await strict.req("GET", "/api/employees", tenant_a.manager)
     assert r.status_code == 200, r.text
+
+
+async def test_required_mode_refuses_the_caller_before_the_missing_key(
+    other_app: AppFactory, tenant_a: TenantFixture, owner_sql: psycopg.Connection, settings: Settings
+) -> None:
+    """A missing key is a refusal of the request, so a caller who may not use the route gets
+    their own answer first, as with any other invalid request: no token or an unknown user
+    401, a role below the route's or a deactivated user 403. Only a caller the route allows
+    learns that this deployment wants a key (400). Nothing is written either way."""
+    _, strict = await other_app(idempotency_required=True)
+    inactive = uuid.uuid4()
+    owner_sql.execute("INSERT INTO users (tenant_id, id, email, role, active, subject) "
+                      "VALUES (%s, %s, %s, 'admin', false, %s)",
+                      (tenant_a.id, inactive, f"off-{inactive.hex[:6]}@example.com", str(inactive)))
+    deactivated = mint_token(settings, tenant_a.id, str(inactive))
+    unknown = mint_token(settings, tenant_a.id, str(uuid.uuid4()))
+    punch = {"employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": "2026-03-02T09:00:00-05:00"}
+    cases = [  # (method, path, body, token, status, problem)
+        ("PATCH", "/api/tenant", {"name": "Renamed"}, tenant_a.employee, 403, "forbidden"),
+        ("PATCH", "/api/tenant", {"name": "Renamed"}, tenant_a.manager, 403, "forbidden"),
+        ("POST", "/api/employees", employee_body(), tenant_a.employee, 403, "forbidden"),
+        ("POST", "/api/employees", employee_body(), deactivated, 403, "forbidden"),
+        ("POST", "/api/employees", employee_body(), unknown, 401, "unauthorized"),
+        ("POST", "/api/employees", employee_body(), None, 401, "unauthorized"),
+        ("POST", "/api/punches", punch, deactivated, 403, "forbidden"),  # the fast punch route
+        ("POST", "/api/punches", punch, unknown, 401, "unauthorized"),
+        ("POST", "/api/punches", punch, tenant_a.employee, 400, "bad-request"),
+        ("PATCH", "/api/tenant", {"name": "Renamed"}, tenant_a.admin, 400, "bad-request"),
+    ]
+    before = tenant_counts(owner_sql, tenant_a.id, "employees", "punches", "audit_log", "idempotency_records")
+    for method, path, body, token, status, slug in cases:
+        r = await strict.req(method, path, token, json=body)
+        assert r.status_code == status, (method, path, status, r.text)
+        assert problem_type(r).endswith("/" + slug), r.text
+    assert tenant_counts(owner_sql, tenant_a.id, "employees", "punches", "audit_log", "idempotency_records") == before

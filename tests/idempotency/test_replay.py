@@ -312,3 +312,25 @@ async def test_in_flight_duplicate_waits_for_the_original(
     assert retry.status_code == 201, retry.text
     assert "idempotent-replayed" not in retry.headers
     assert employees_named(owner_sql, tenant_a.id, orjson.loads(payload)["firstName"]) == 1
+
+
+async def test_a_claim_waiting_on_anything_but_its_key_is_503(
+    other_app: AppFactory, tenant_a: TenantFixture, owner_url: str, owner_sql: psycopg.Connection
+) -> None:
+    """Only the key's own claim waiting on its original is "in progress" (409). The claim also
+    locks the tenant's row (its foreign key) and waits while a change of the tenant's settings
+    holds it: past the wait that is a busy dependency, 503 with Retry-After, and nothing is
+    kept for the key, so the retry writes once."""
+    _, quick = await other_app(idempotency_wait_seconds=0.3)
+    key, body = new_key(), employee_body()
+    with psycopg.connect(owner_url) as holder:  # as a PATCH /api/tenant in flight
+        holder.execute("SELECT 1 FROM tenants WHERE tenant_id = %s FOR UPDATE", (tenant_a.id,))
+        busy = await quick.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
+        holder.rollback()
+    assert busy.status_code == 503, busy.text
+    assert problem_type(busy).endswith("/service-unavailable") and busy.headers["retry-after"] == "1"
+    assert record(owner_sql, tenant_a.id, key) is None
+    retry = await quick.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
+    assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers, retry.text
+    assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 1
+    assert audit_entries(owner_sql, tenant_a.id) == 1

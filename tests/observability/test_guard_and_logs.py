@@ -7,6 +7,8 @@ import logging
 import uuid
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -66,3 +68,49 @@ async def test_one_access_line_per_request_with_ids_and_no_secrets(
     text = "\n".join(str(rec.msg) + rec.getMessage() for rec in caplog.records)
     assert tenant_a.manager not in text, "a token reached the logs"
     assert "Secretive" not in text and "Body-Field" not in text, "a request body reached the logs"
+
+
+async def test_a_500_carries_the_request_id_and_nothing_internal(
+    app_client: tuple[Any, httpx.AsyncClient], tenant_a: TenantFixture, owner_sql: psycopg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected failure (a trigger that raises, as a broken dependency would) answers a
+    problem+json 500 that carries X-Request-ID like every other answer, the one sent or the
+    one generated, and the log line with the traceback names the same id, so the client's
+    report can be matched to it. Nothing internal reaches the client."""
+    marker = "Explode500"
+    name = f"obs_fail_{uuid.uuid4().hex[:8]}"
+    owner_sql.execute(f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.first_name = '{marker}' THEN
+                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME;
+            END IF;
+            RETURN NEW;
+        END $$""")
+    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON employees FOR EACH ROW EXECUTE FUNCTION {name}()")
+    # Starlette re-raises after sending the 500; a client of our own takes the response.
+    transport = httpx.ASGITransport(app=app_client[0], raise_app_exceptions=False)  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            api = Api(client)
+            body = {"firstName": marker, "lastName": "Failing"}
+            with caplog.at_level(logging.ERROR, logger="unifocus.errors"):
+                sent = await api.req("POST", "/api/employees", tenant_a.manager, json=body,
+                                     headers={"X-Request-ID": "trace-500"})
+                generated = await api.req("POST", "/api/employees", tenant_a.manager, json=body)
+    finally:
+        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON employees")
+        owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    for r in (sent, generated):
+        assert r.status_code == 500
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json() == {"type": "https://unifocus.dev/problems/internal-error", "title": "Internal Server Error",
+                            "status": 500, "detail": "An unexpected error occurred.", "instance": "/api/employees"}
+        for leak in ("Traceback", "injected", "RaiseError", "asyncpg", 'File "'):
+            assert leak not in r.text
+    assert sent.headers["x-request-id"] == "trace-500"
+    request_id = generated.headers["x-request-id"]
+    assert len(request_id) == 32  # generated when none was sent
+    logged = [rec for rec in caplog.records if rec.name == "unifocus.errors" and rec.exc_info]
+    assert ["trace-500" in logged[0].getMessage(), request_id in logged[1].getMessage()] == [True, True], logged

@@ -156,6 +156,50 @@ async def test_an_original_still_in_flight_answers_409_after_the_wait(
     assert tenant_counts(owner_sql, t.id, "punches", "idempotency_records", "audit_log") == (0, 0, 0)
 
 
+async def test_a_busy_employee_row_is_503_not_a_key_in_progress(
+    owner_url: str, tmp_path_factory: pytest.TempPathFactory, owner_sql: psycopg.Connection,
+) -> None:
+    """A keyed punch with a key never used before, while another transaction holds the
+    employee's row past the wait (a long offline batch, the sweep): 503 with Retry-After,
+    whichever path writes it: the two statements, the classic write a punch out of order
+    falls back to, or the classic write alone. Not 409 `idempotency-request-in-progress`: no
+    request with that key is in flight. Nothing is kept for the key, so each retry writes
+    its punch once."""
+    t = make_tenant(owner_url, make_settings(owner_url, tmp_path_factory.mktemp("t")))
+    quick = make_settings(owner_url, tmp_path_factory.mktemp("quick"), idempotency_wait_seconds=0.3)
+    classic = make_settings(owner_url, tmp_path_factory.mktemp("classic"), idempotency_wait_seconds=0.3,
+                            optimistic_punch_write=False)
+
+    def body(kind: str, at: str) -> dict[str, Any]:
+        return {"employeeId": str(t.employee_id), "type": kind, "timestamp": f"{MONDAY}T{at}:00-05:00"}
+
+    cases = [  # (app, key, punch)
+        (quick, "k-out-of-order", body("clock_in", "09:00")),  # before the stored clock_out
+        (quick, "k-in-order", body("break_start", "18:00")),
+        (classic, "k-classic", body("break_end", "18:30")),
+    ]
+    async with running_app(quick) as (_app, client):
+        assert (await Api(client).req("POST", "/api/punches", t.employee, json=body("clock_out", "17:00"))
+                ).status_code == 201
+    holder = psycopg.connect(owner_url)
+    try:
+        holder.execute("SELECT 1 FROM employees WHERE tenant_id = %s AND id = %s FOR UPDATE", (t.id, t.employee_id))
+        for settings, key, sent in cases:
+            async with running_app(settings) as (_app, client):
+                r = await Api(client).req("POST", "/api/punches", t.employee, key=key, json=sent)
+            assert r.status_code == 503, (key, r.text)
+            assert r.json()["type"].endswith("/service-unavailable") and r.headers["retry-after"] == "1", r.text
+    finally:
+        holder.rollback()
+        holder.close()
+    assert tenant_counts(owner_sql, t.id, "punches", "idempotency_records") == (1, 0)
+    for settings, key, sent in cases:
+        async with running_app(settings) as (_app, client):
+            r = await Api(client).req("POST", "/api/punches", t.employee, key=key, json=sent)
+        assert r.status_code == 201 and "idempotent-replayed" not in r.headers, (key, r.text)
+    assert tenant_counts(owner_sql, t.id, "punches", "idempotency_records") == (4, 3)
+
+
 async def test_every_evaluating_write_moves_the_version(
     api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, owner_url: str,
     tmp_path_factory: pytest.TempPathFactory,

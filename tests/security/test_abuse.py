@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import Api, TenantFixture
 from tests.security import spec
 from tests.security.support import TenantRows, leaks, seed_through_api, snapshot
+from unifocus.auth.tokens import mint_token
+from unifocus.settings import Settings
 
 SQL_META = ["' OR 1=1 --", '"; DROP TABLE punches; --', "%", "_", "\\", "'; SELECT pg_sleep(5); --",
             "1' UNION SELECT * FROM users --", "%' OR tenant_id IS NOT NULL OR '%' = '"]
@@ -216,11 +218,54 @@ MALFORMED_CURSORS = {
 
 @pytest.mark.parametrize(("method", "path"), PAGED)
 async def test_malformed_cursor_is_400(api: Api, tenant_a: TenantFixture, method: str, path: str) -> None:
+    """Every malformed cursor, one too long included, is the same 400 `bad-request`."""
     op = op_of(method, path)
     for name, cursor in MALFORMED_CURSORS.items():
         r = await api.req(method, path, tenant_a.admin, params=required_query(op, cursor=cursor))
-        assert_problem(r, 400, 422)
-        assert r.status_code == 400 or name == "too-long", f"{name}: {r.status_code} {r.text}"
+        assert_problem(r, 400)
+        assert r.json()["type"].endswith("/bad-request") and r.json()["detail"] == "The cursor is not valid.", name
+
+
+def user_token(owner_sql: psycopg.Connection, settings: Settings, t: TenantFixture, role: str,
+               active: bool = True) -> str:
+    """A token of a new user of tenant `t`, linked to no employee record."""
+    uid = uuid.uuid4()
+    owner_sql.execute("INSERT INTO users (tenant_id, id, email, role, active, subject) VALUES (%s, %s, %s, %s, %s, %s)",
+                      (t.id, uid, f"{role}-{uid.hex[:8]}@example.com", role, active, str(uid)))
+    return mint_token(settings, t.id, str(uid))
+
+
+@pytest.mark.parametrize(("method", "path"), PAGED)
+async def test_a_malformed_cursor_is_refused_for_the_caller_first(
+    api: Api, owner_sql: psycopg.Connection, settings: Settings, tenant_a: TenantFixture, method: str, path: str
+) -> None:
+    """A caller who may not read a list gets with a malformed cursor what they get without one
+    (no token or an unknown user 401; a role below the list's, or a deactivated user, 403),
+    never a 400 about its parameters. A caller who may read it gets the 400, even where the
+    list answers without reading (an employee user linked to no record sees an empty page)."""
+    op = op_of(method, path)
+    callers = {
+        "no token": None,
+        "unknown user": mint_token(settings, tenant_a.id, str(uuid.uuid4())),
+        "deactivated admin": user_token(owner_sql, settings, tenant_a, "admin", active=False),
+        "employee": tenant_a.employee,
+        "employee linked to no record": user_token(owner_sql, settings, tenant_a, "employee"),
+        "manager": tenant_a.manager,
+        "admin": tenant_a.admin,
+    }
+    answers: dict[str, int] = {}
+    for caller, token in callers.items():
+        plain = await api.req(method, path, token, params=required_query(op))
+        answers[caller] = plain.status_code
+        for cursor in ("!!!bad", "A" * 5000):
+            r = await api.req(method, path, token, params=required_query(op, cursor=cursor))
+            if plain.status_code == 200:
+                assert_problem(r, 400)
+                assert r.json()["type"].endswith("/bad-request"), (caller, r.text)
+            else:
+                assert (r.status_code, r.json()) == (plain.status_code, plain.json()), caller
+    assert answers["no token"] == answers["unknown user"] == 401
+    assert answers["deactivated admin"] == 403 and answers["admin"] == 200, answers
 
 
 NOT_UUIDS = ["not-a-uuid", "1", "' OR 1=1 --", "..%2F..%2Fetc", "00000000-0000-0000-0000-00000000000g",

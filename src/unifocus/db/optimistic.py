@@ -42,8 +42,7 @@ from unifocus.db.writepath import (
     WriteRequest,
     WriteTx,
     count_failed_audit,
-    key_in_flight,
-    lock_refusal,
+    lock_answer,
     respond,
     stored_headers,
 )
@@ -120,9 +119,7 @@ async def _attempt(w: WriteRequest, conn: asyncpg.Connection, handler: Handler, 
     except (asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError) as exc:
         # lock_timeout on the key: the original is still in flight (the error's context names
         # the statement that waited). Else a row or chain lock held too long, or a deadlock.
-        if "INSERT INTO idempotency_records" in (getattr(exc, "context", None) or ""):
-            raise key_in_flight() from exc
-        raise lock_refusal(exc) from exc
+        raise lock_answer(exc) from exc
     except asyncpg.exceptions.UniqueViolationError:
         return "conflict"  # e.g. the same device punch stored meanwhile: the classic write finds it
     except asyncpg.PostgresError as exc:

@@ -13,6 +13,7 @@ from unifocus.auth.context import Caller, bearer_identity, enter
 from unifocus.auth.roles import Role
 from unifocus.auth.tokens import Identity
 from unifocus.db.pool import Database
+from unifocus.pagination import check_cursor
 
 
 @dataclass
@@ -32,6 +33,7 @@ def reader(min_role: Role) -> Callable[..., Any]:
         async with db.tx(readonly=True) as conn:
             caller = (await enter(conn, identity, request_id, min_role)).caller
             request.state.user_id = str(caller.user_id)
+            check_cursor(request)  # a malformed cursor: 400, only now that the caller may read
             yield ReadTx(conn, caller)
 
     return dependency

@@ -10,6 +10,7 @@ tries to write any other way fails.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from unifocus.idempotency import store
 from unifocus.idempotency.keys import HEADER, fingerprint, parse_key
 from unifocus.observability import hooks
 from unifocus.settings import Settings
+
+log = logging.getLogger("unifocus.writepath")
 
 JSON = "application/json"
 AUDIT_PARAMS = 11  # INSERT_ENTRIES's parameters
@@ -174,6 +177,32 @@ def lock_refusal(exc: asyncpg.PostgresError) -> ServiceUnavailable:
     return ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1)
 
 
+_CLAIM_STATEMENT = 'SQL statement "INSERT INTO idempotency_records'
+
+
+def waited_for_key(exc: asyncpg.PostgresError) -> bool:
+    """Whether a lock timeout was the key's claim waiting for its original in flight. The
+    error's context names the statements that waited, innermost first: only when that is the
+    claim's insert itself is the key busy. Anything else (the employee row a punch locks after
+    its claim, an audit chain, the tenant row the claim's foreign-key check locks while the
+    tenant's settings change) is a lock held too long, not the key. (The context is
+    PostgreSQL's English text: a server whose `lc_messages` is another language answers a
+    key in flight 503 as well, which a client retries like the 409.)"""
+    for line in (getattr(exc, "context", None) or "").splitlines():
+        if line.startswith('SQL statement "'):
+            return line.startswith(_CLAIM_STATEMENT)
+    return False
+
+
+def lock_answer(exc: asyncpg.PostgresError) -> AppError:
+    """The answer to a lock timeout or a deadlock: 409 in progress when the key's own claim
+    waited (`waited_for_key`), else 503 with Retry-After (`lock_refusal`). Nothing is stored
+    for the key either way: its claim is rolled back with the rest."""
+    if isinstance(exc, asyncpg.exceptions.LockNotAvailableError) and waited_for_key(exc):
+        return key_in_flight()
+    return lock_refusal(exc)
+
+
 def count_failed_audit(wtx: WriteTx, exc: BaseException) -> None:
     """A statement carrying audit entries failed: counted, unless the database was unreachable
     (that is a 503 and counted as such) or a row of the change itself broke a unique index
@@ -291,7 +320,9 @@ class WriteRequest:
             entered = await enter(conn, self.identity, self.request_id, self.min_role, lock_ms, claim, prefetch,
                                   count=not self.auth_counted)
         except asyncpg.exceptions.LockNotAvailableError as exc:
-            raise key_in_flight() from exc  # the original holds the key's row
+            # the original holds the key's row (409), or a row this statement locks after the
+            # claim, such as a punch's employee, is held too long (503)
+            raise lock_answer(exc) from exc
         except UNAVAILABLE:
             raise
         except asyncpg.PostgresError:
@@ -359,7 +390,9 @@ class WriteRequest:
 
 
 KEY_DESCRIPTION = (
-    "1-255 printable ASCII characters, bare or quoted. A repeat of the same request within the "
+    "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`). A bare key holds no "
+    "quote and no comma: `k1, k2` is how a proxy merges two headers, and is 400 like two headers "
+    "(quoted, `\"a,b\"` is one key). A repeat of the same request within the "
     "retention window (24 h) replays the original response with `Idempotent-Replayed: true`; "
     "the same key with another request is 422."
 )
@@ -376,6 +409,8 @@ def writer(min_role: Role) -> Callable[..., Awaitable[WriteRequest]]:
         identity = await bearer_identity(request)
         key = parse_key(request)  # the raw header list: repeated or quoted forms are checked
         if key is None and request.app.state.settings.idempotency_required:
+            # A refusal of the request, so the caller's own refusal (403) comes first.
+            await check_caller(request, identity, min_role)
             raise BadRequest("This deployment requires an Idempotency-Key header on every write.")
         return WriteRequest(request, identity, key, min_role, await request.body())
 
@@ -408,9 +443,22 @@ async def caller_first(request: Request) -> None:
     min_role = route_min_role(request.scope.get("route"))
     if min_role is None:
         return
-    identity = await bearer_identity(request)
+    await check_caller(request, await bearer_identity(request), min_role)
+
+
+async def check_caller(request: Request, identity: Identity, min_role: Role) -> None:
+    """The caller's refusal, if any (`enter`'s rules: an unknown user 401, a deactivated one or
+    a role below `min_role` 403), in a round trip of its own: for a request about to be
+    refused as invalid. A failed lookup (not an AppError) is logged and ignored: it is a
+    courtesy to the order of refusals, and must not turn the client's 400 into a 500."""
     db: Database = request.app.state.db
     request_id = str(getattr(request.state, "request_id", "-"))
-    async with db.tx(readonly=True) as conn:
-        caller = (await enter(conn, identity, request_id, min_role)).caller
+    try:
+        async with db.tx(readonly=True) as conn:
+            caller = (await enter(conn, identity, request_id, min_role)).caller
+    except AppError:
+        raise
+    except Exception:
+        log.warning("caller lookup before a refusal failed", exc_info=True)
+        return
     request.state.user_id = str(caller.user_id)
