@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,3 +222,25 @@ def redis_url() -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(5)
+
+
+@contextmanager
+def employee_insert_fails(owner_sql: psycopg.Connection, marker: str) -> Iterator[None]:
+    """Inserting an employee whose first name is `marker` raises inside the database (a
+    trigger, as a broken dependency would): an unexpected failure, the service's 500. The
+    trigger is dropped on leaving."""
+    name = f"fail_{uuid.uuid4().hex[:8]}"
+    owner_sql.execute(f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.first_name = '{marker}' THEN
+                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME;
+            END IF;
+            RETURN NEW;
+        END $$""")
+    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON employees FOR EACH ROW EXECUTE FUNCTION {name}()")
+    try:
+        yield
+    finally:
+        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON employees")
+        owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.conftest import Api, TenantFixture, mint_token
+from tests.conftest import Api, TenantFixture, employee_insert_fails, mint_token
 from tests.idempotency.conftest import (
     AppFactory,
     audit_entries,
@@ -134,18 +134,7 @@ async def test_5xx_is_not_stored_and_the_retry_writes_once(
     api_raw: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
 ) -> None:
     key, body = new_key(), employee_body(first=MARKER)
-    name = f"idem_fail_{uuid.uuid4().hex[:8]}"
-    owner_sql.execute(f"""
-        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.first_name = '{MARKER}' THEN
-                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME;
-            END IF;
-            RETURN NEW;
-        END $$""")
-    owner_sql.execute(
-        f"CREATE TRIGGER {name} BEFORE INSERT ON employees FOR EACH ROW EXECUTE FUNCTION {name}()")
-    try:
+    with employee_insert_fails(owner_sql, MARKER):
         for _ in range(2):
             r = await api_raw.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
             assert r.status_code == 500, r.text
@@ -156,9 +145,6 @@ async def test_5xx_is_not_stored_and_the_retry_writes_once(
         assert records(owner_sql, tenant_a.id) == 0
         assert employees_named(owner_sql, tenant_a.id, MARKER) == 0
         assert audit_entries(owner_sql, tenant_a.id) == 0
-    finally:
-        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON employees")
-        owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")
     ok = await api_raw.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert ok.status_code == 201, ok.text
     assert "idempotent-replayed" not in ok.headers

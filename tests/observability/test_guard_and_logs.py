@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, employee_insert_fails
 from unifocus.employees import service as employees
 
 pytestmark = pytest.mark.alerts
@@ -79,19 +79,9 @@ async def test_a_500_carries_the_request_id_and_nothing_internal(
     one generated, and the log line with the traceback names the same id, so the client's
     report can be matched to it. Nothing internal reaches the client."""
     marker = "Explode500"
-    name = f"obs_fail_{uuid.uuid4().hex[:8]}"
-    owner_sql.execute(f"""
-        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.first_name = '{marker}' THEN
-                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME;
-            END IF;
-            RETURN NEW;
-        END $$""")
-    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON employees FOR EACH ROW EXECUTE FUNCTION {name}()")
     # Starlette re-raises after sending the 500; a client of our own takes the response.
     transport = httpx.ASGITransport(app=app_client[0], raise_app_exceptions=False)  # type: ignore[arg-type]
-    try:
+    with employee_insert_fails(owner_sql, marker):
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             api = Api(client)
             body = {"firstName": marker, "lastName": "Failing"}
@@ -99,9 +89,6 @@ async def test_a_500_carries_the_request_id_and_nothing_internal(
                 sent = await api.req("POST", "/api/employees", tenant_a.manager, json=body,
                                      headers={"X-Request-ID": "trace-500"})
                 generated = await api.req("POST", "/api/employees", tenant_a.manager, json=body)
-    finally:
-        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON employees")
-        owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")
     for r in (sent, generated):
         assert r.status_code == 500
         assert r.headers["content-type"].startswith("application/problem+json")
