@@ -144,6 +144,10 @@ def test_no_shift_near_a_switch_gets_negative_or_zero_minutes(tz: ZoneInfo, swit
                 length = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
                 length += 1440 if length <= 0 else 0
                 assert all(o.start < o.end and 0 < o.scheduled_minutes <= length + 60 for o in got), (day, s)
+                # left out only when it lies wholly in the gap (both ends at the change)
+                end_day = day + timedelta(days=1) if end <= start else day
+                empty = local_to_utc(day, start, tz) == local_to_utc(end_day, end, tz)
+                assert len(got) == (0 if empty else 1), (day, s)
 
 
 def test_ambiguous_local_time_takes_the_first_occurrence() -> None:

@@ -11,7 +11,7 @@ import psycopg
 
 from tests.conftest import Api, TenantFixture
 from unifocus.db.pool import Database
-from unifocus.timeexceptions.sweep import sweep_tenant
+from unifocus.timeexceptions.sweep import late_windows, sweep_tenant, windows
 
 NY = ZoneInfo("America/New_York")
 
@@ -86,14 +86,29 @@ async def test_the_sweep_raises_what_a_late_upload_left_open(
         "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'Exception' AND action = 'created' "
         "AND request_id LIKE 'sweep-%%'", (tenant_a.id,)).fetchone()
     assert sweeps == 1  # audited as the sweep's
+    # Each pass reads the late punches received since the previous one (less a margin for
+    # transactions still open then): an hour on, nothing is read again.
+    assert await late_windows(db, tenant_a.id, now + timedelta(hours=1)) != {}
+    assert await late_windows(db, tenant_a.id, now + timedelta(hours=2)) == {}
+
+
+def test_late_days_are_evaluated_in_bounded_zones() -> None:
+    """Runs of days merge into one zone (a punch's 24 h either side), split every 7 days, so
+    no evaluation of a long upload holds the employee's lock over all of it."""
+    day = date(2026, 3, 2)
+    got = windows([day, day + timedelta(days=1), day + timedelta(days=5), *(day + timedelta(days=10 + k)
+                                                                              for k in range(9))])
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    spans = [((s - midnight) / timedelta(days=1), (e - midnight) / timedelta(days=1)) for s, e in got]
+    assert spans == [(-1, 3), (4, 7), (9, 18), (16, 20)]
 
 
 async def test_deleting_a_schedule_or_a_shift_withdraws_its_pending_exceptions(
     api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
 ) -> None:
     """A late arrival on a shift that is then deleted has lost its cause: withdrawn (audited),
-    not left pending for ever beside the punch's new unscheduled_punch. A decided one stays
-    as decided, and another shift's stays pending."""
+    not left pending for ever. A decided one stays as decided, and another shift's stays
+    pending."""
     monday, tuesday, wednesday = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
     sched = await daily_schedule(api, tenant_a, monday, wednesday)
     late = {d: (await punch(api, tenant_a, "clock_in", d, "09:30"))["exceptions"][0]
@@ -120,3 +135,21 @@ async def test_deleting_a_schedule_or_a_shift_withdraws_its_pending_exceptions(
         "SELECT entity_id FROM audit_log WHERE tenant_id = %s AND entity = 'Exception' AND action = 'withdrawn' "
         "ORDER BY created_at", (tenant_a.id,)).fetchall()
     assert [str(e) for (e,) in audited] == [late[monday]["id"], late[wednesday]["id"]]
+
+
+async def test_an_evaluation_withdraws_exceptions_of_an_occurrence_that_is_gone(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """A shift deleted without its exceptions withdrawn (by a release before the delete did
+    that): the next evaluation of the day finds the late arrival's occurrence gone and
+    withdraws it, as any exception whose cause is gone."""
+    monday = date(2026, 3, 2)
+    sched = await daily_schedule(api, tenant_a, monday, monday)
+    [late] = (await punch(api, tenant_a, "clock_in", monday, "09:30"))["exceptions"]
+    owner_sql.execute("UPDATE shifts SET deleted_at = now() WHERE tenant_id = %s AND schedule_id = %s",
+                      (tenant_a.id, sched["id"]))
+    owner_sql.execute("UPDATE employees SET facts_version = facts_version + 1 WHERE tenant_id = %s AND id = %s",
+                      (tenant_a.id, tenant_a.employee_id))
+    await punch(api, tenant_a, "clock_out", monday, "17:00")
+    got = (await api.req("GET", f"/api/exceptions/{late['id']}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn" and got["note"] == "cause removed"

@@ -175,13 +175,24 @@ class Evaluation:
             # punch is elsewhere in the read window is not this evaluation's to withdraw (its
             # finding was not looked for); one whose punch is not read at all (voided) neither.
             if row["shift_id"] is not None:
-                in_zone = self.occurrence_in_zone(row["shift_id"], row["shift_date"])
+                in_zone = (self.occurrence_in_zone(row["shift_id"], row["shift_date"])
+                           or self._gone_occurrence_in_zone(row["shift_id"], row["shift_date"]))
             else:
                 ts = self._punch_ts.get(row["punch_id"])
                 in_zone = ts is not None and self.zone_start <= ts < self.zone_end
             if in_zone:
                 out.append(row)
         return out
+
+    def _gone_occurrence_in_zone(self, shift_id: UUID, shift_date: date | None) -> bool:
+        """Whether an exception's occurrence no longer exists (its shift or schedule deleted,
+        a shift that the DST rules now leave out) on a local date of the zone: the
+        occurrences are built for a wider range of dates, so one not built there is gone, and
+        so is the exception's cause."""
+        if shift_date is None or (shift_id, shift_date) in self._occurrence_by_key:
+            return False
+        tz = self.ctx.tz
+        return self.zone_start.astimezone(tz).date() <= shift_date <= self.zone_end.astimezone(tz).date()
 
     @functools.cached_property
     def reattributed(self) -> list[Reattribution]:

@@ -14,8 +14,9 @@ are no longer returned, so the result is deterministic and every `dedupe_key` is
 One finding per (type, key), as the contract's "at most once per occurrence or punch"; when
 several causes share a key, the details of the first (punch-decided before time-based, then in
 punch order) are kept. `Finding.time_based` is True when the finding exists only because time
-has passed (absence; an occurrence or break still open past its deadline): the sweep job's
-business. The others follow from the punches alone and belong in the punch's transaction.
+has passed (absence; an occurrence or break still open past its deadline): raised by the
+sweep job and by a void (whose zone's deadlines may have passed long ago), not by a punch
+write. The others follow from the punches alone and belong in the punch's transaction.
 
 Boundaries: grace rules are strict ("later than start + grace": exactly at grace is fine);
 deadlines are reached at the instant (an occurrence ending 17:00 with a 60-minute

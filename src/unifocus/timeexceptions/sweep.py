@@ -4,14 +4,14 @@ attribution is not the pairing's (`engine.reconcile`). Each employee is evaluate
 transaction of its own under the employee's row lock, like a punch write.
 
 Two ranges: the last few days (`LOOKBACK`), where deadlines fall as time passes, and the
-range of each employee's late punches received within that look-back (`late_ranges`): a
+days of each employee's late punches received since the previous pass (`late_windows`): a
 clock's upload of last week, whose shift left open or absence no punch write raises (a write
 raises only what its punch decides, and more of the upload may still be on its way)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 from unifocus.audit.writer import AuditEntry, append
@@ -43,21 +43,56 @@ async def _employees_to_sweep(db: Database, tenant: UUID, since: datetime, until
     return [r["id"] for r in rows]
 
 
-# Late punches (migration 0017's partial index: its predicate is implied by this one) received
-# since $2, as each employee's first and last instant.
+# The UTC days of the late punches (migration 0017: its partial index's predicate is implied by
+# this one) of active employees received since the tenant's last pass (less MARK_MARGIN), or
+# within the look-back ($2) if that is later.
 LATE_QUERY = (
-    "SELECT employee_id, min(ts) AS first, max(ts) AS last FROM punches "
-    "WHERE tenant_id = $1 AND received_at >= $2 AND received_at - ts > interval '1 day' AND NOT voided "
-    "GROUP BY employee_id"
+    "SELECT DISTINCT p.employee_id, (p.ts AT TIME ZONE 'UTC')::date AS day FROM punches p "
+    "JOIN employees e ON e.tenant_id = p.tenant_id AND e.id = p.employee_id AND e.active "
+    "WHERE p.tenant_id = $1 AND p.received_at - p.ts > interval '1 day' AND NOT p.voided "
+    "AND p.received_at >= greatest($2, (SELECT t.late_swept_until - $3::interval FROM tenants t "
+    "WHERE t.tenant_id = $1)) "
+    "ORDER BY 1, 2"
 )
+# A punch's transaction stamps `received_at` when it starts and may commit after a pass has
+# read: the next pass reads this far back before the mark again.
+MARK_MARGIN = timedelta(minutes=10)
+# At most this many days in one evaluation (one transaction holding the employee's lock).
+WINDOW_DAYS = 7
 
 
-async def late_ranges(db: Database, tenant: UUID, since: datetime) -> dict[UUID, tuple[datetime, datetime]]:
-    """Each employee's zone of late punches received since `since`: from a day before the
-    first to a day after the last (a punch's own zone, `engine.PUNCH_ZONE`)."""
-    async with db.tenant_tx(tenant, readonly=True) as conn:
-        rows = await conn.fetch(LATE_QUERY, tenant, since)
-    return {r["employee_id"]: (r["first"] - engine.PUNCH_ZONE, r["last"] + engine.PUNCH_ZONE) for r in rows}
+def windows(days: list[date]) -> list[tuple[datetime, datetime]]:
+    """The zones to evaluate for punches on these UTC days (sorted): each day with a punch's
+    zone around it (`engine.PUNCH_ZONE`) either side, runs of days merged, split every
+    `WINDOW_DAYS` days."""
+    out: list[tuple[datetime, datetime]] = []
+    run: list[date] = []
+    for day in days:
+        if run and (day - run[-1] > timedelta(days=1) or len(run) == WINDOW_DAYS):
+            out.append(_zone(run))
+            run = []
+        run.append(day)
+    if run:
+        out.append(_zone(run))
+    return out
+
+
+def _zone(run: list[date]) -> tuple[datetime, datetime]:
+    first = datetime.combine(run[0], time(0), UTC)
+    return first - engine.PUNCH_ZONE, first + timedelta(days=len(run)) + engine.PUNCH_ZONE
+
+
+async def late_windows(db: Database, tenant: UUID, now: datetime) -> dict[UUID, list[tuple[datetime, datetime]]]:
+    """Each employee's zones of late punches received since the tenant's last pass; marks
+    this pass (`tenants.late_swept_until`, never moved back)."""
+    async with db.tenant_tx(tenant, readonly=False) as conn:
+        rows = await conn.fetch(LATE_QUERY, tenant, now - LOOKBACK, MARK_MARGIN)
+        await conn.execute("UPDATE tenants SET late_swept_until = greatest(late_swept_until, $2) "
+                           "WHERE tenant_id = $1", tenant, now)
+    days: dict[UUID, list[date]] = {}
+    for r in rows:
+        days.setdefault(r["employee_id"], []).append(r["day"])
+    return {employee: windows(found) for employee, found in days.items()}
 
 
 async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: datetime, chains: int,
@@ -83,9 +118,11 @@ async def sweep_tenant(db: Database, tenant: UUID, now: datetime, chains: int = 
     raised = 0
     for employee_id in await _employees_to_sweep(db, tenant, since, until):
         raised += await sweep_employee(db, tenant, employee_id, now, chains)
-    for employee_id, (start, end) in (await late_ranges(db, tenant, now - LOOKBACK)).items():
-        if start < now - LOOKBACK:  # else the look-back above has just evaluated it
-            raised += await sweep_employee(db, tenant, employee_id, now, chains, (start, min(end, now - LOOKBACK)))
+    for employee_id, zones in (await late_windows(db, tenant, now)).items():
+        for start, end in zones:
+            end = min(end, now - LOOKBACK)  # the look-back above has just evaluated the rest
+            if start < end:
+                raised += await sweep_employee(db, tenant, employee_id, now, chains, (start, end))
     return raised
 
 

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 from alembic import op
 
-from unifocus.db.migrations.roles import grant_execute
-
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
@@ -71,9 +69,9 @@ def upgrade() -> None:
     op.execute("CREATE POLICY audit_log_owner_directory ON audit_log FOR SELECT TO CURRENT_USER "
                "USING (current_setting('unifocus.audit_directory', true) = 'on')")
     op.execute(FUNCTION)
-    # The runtime role too (ids only, like unifocus_tenant_ids()): verify works on any
-    # connection that may read audit_log (audit/verify.py).
-    grant_execute("unifocus_audit_tenant_ids()")
+    # The owner's alone: `unifocus audit verify` runs as the owner, and the runtime role has no
+    # need to list tenants that no longer exist.
+    op.execute("REVOKE ALL ON FUNCTION unifocus_audit_tenant_ids() FROM PUBLIC")
 
 
 def downgrade() -> None:
