@@ -223,8 +223,11 @@ class Evaluation:
     def in_zone(self, finding: Finding) -> bool:
         if finding.shift_id is not None:
             return self.occurrence_in_zone(finding.shift_id, finding.shift_date)
-        ts = self._punch_ts.get(finding.punch_id) if finding.punch_id is not None else None
-        return ts is not None and self.zone_start <= ts < self.zone_end
+        # A punch's finding, or one a punch of the zone revealed (a clock_in that abandoned a
+        # session with no shift, however long before it opened: `opened_before`).
+        return any(self.zone_start <= ts < self.zone_end
+                   for ts in (self._punch_ts.get(p) for p in (finding.punch_id, finding.revealed_by) if p)
+                   if ts is not None)
 
 
 def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, datetime, date, date, date, date]:
@@ -260,6 +263,12 @@ def evaluate_context(
     ctx = EmployeeContext(tenant_id, employee_id, zone(data["timezone"]), policy)
     db_now = _instant(data["now"])
     punches = [PunchFact(UUID(pid), kind, _instant(ts)) for pid, kind, ts in data["punches"]]
+    # The last punch before the read window, when it is a clock_in that matched no shift
+    # (migration 0018; absent from an older schema's reads): the window's next clock_in
+    # reveals that session as left open, however long ago it opened.
+    if opened := data.get("opened_before"):
+        pid, kind, ts = opened
+        punches.insert(0, PunchFact(UUID(pid), kind, _instant(ts)))
     if extra is not None:
         punches.append(extra)
     first = read_start.astimezone(ctx.tz).date() - timedelta(days=1)

@@ -61,6 +61,9 @@ class Finding:
     punch_id: UUID | None
     details: dict[str, Any]
     time_based: bool = False  # True: exists only because of `now` (sweep job)
+    # The punch that revealed it, when not its owner: the clock_in that abandoned a session
+    # which matched no shift (an evaluation around that clock_in reconciles the finding).
+    revealed_by: UUID | None = None
 
 
 # Every finding of an occurrence carries its start and end, and each punch re-evaluates the
@@ -98,6 +101,7 @@ class _Collector:
         punch: PunchFact | None,
         details: dict[str, Any],
         time_based: bool = False,
+        revealed_by: UUID | None = None,
     ) -> None:
         """Owner is `occ` when given, else `punch` (one of the two is always given)."""
         if occ is not None:
@@ -114,6 +118,7 @@ class _Collector:
             punch_id=punch.id if punch else None,
             details=details,
             time_based=time_based,
+            revealed_by=revealed_by,
         )
         existing = self._found.get((kind, key))
         if existing is None or (existing.time_based and not time_based):
@@ -181,7 +186,7 @@ def _session_rules(session: Session, policy: Policy, now: datetime, out: _Collec
             "clockIn": iso(clock_in.timestamp),
             "nextClockIn": iso(session.abandoned_by.timestamp),
         }
-        out.add("missed_punch", occ, clock_in, details)
+        out.add("missed_punch", occ, clock_in, details, revealed_by=session.abandoned_by.id)
     elif session.clock_out is None:
         _still_open_rules(session, policy, now, out)
 
