@@ -154,13 +154,11 @@ def install_error_handlers(
         assert isinstance(exc, RequestValidationError)
         if caller_first is not None:
             try:
+                # A lookup that fails is logged and ignored there (`check_caller`): the answer
+                # is then the 400/422 below, never a 500.
                 await caller_first(request)
             except AppError as refused:  # 401/403, or 503 when the database is unavailable
                 return problem_response(refused, request.url.path)
-            except Exception:
-                # The lookup is a courtesy to the order of refusals: its failure must not turn
-                # the client's 422 into a 500.
-                log.warning("caller lookup before a validation error failed", exc_info=True)
         return problem_response(validation_problem(exc), request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:

@@ -51,14 +51,17 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
 
 
 _STATE = "page_params"
+_MAY_READ = "cursor_may_be_checked"  # set by `check_cursor`: the caller may read this list
 
 
 class PageParams:
-    """`?limit=&cursor=` for every list route. The cursor is decoded once the caller may read
-    (`check_cursor`, run by the read dependency), or on first use: a malformed one is 400, and
-    never before the caller's own 401/403, whichever order a route declares its dependencies
-    in. Its length is checked there too, so a cursor too long is the same 400 as any other
-    malformed one (not a 422)."""
+    """`?limit=&cursor=` for every list route. The cursor is decoded as soon as both this and
+    the read dependency have run, whichever a route declares first: declared first, it is
+    decoded by the read dependency once the caller may read (`check_cursor`); declared after
+    it, here, as the caller already may. So a malformed cursor is 400, never before the
+    caller's own 401/403, and even on a list that answers without reading it (an employee
+    user linked to no record). Its length is checked there too, so a cursor too long is the
+    same 400 as any other malformed one (not a 422)."""
 
     def __init__(
         self,
@@ -74,6 +77,8 @@ class PageParams:
         self._decoded = cursor is None
         if cursor is not None:
             setattr(request.state, _STATE, self)
+            if getattr(request.state, _MAY_READ, False):
+                self.check()  # the read dependency ran first: the caller may read
 
     @property
     def after(self) -> tuple[datetime, UUID] | None:
@@ -97,7 +102,9 @@ class PageParams:
 def check_cursor(request: Request) -> None:
     """Refuse a malformed cursor (400) of this request's list route, if it has one: called
     by the read dependency once the caller is known to be allowed, so that a list which
-    answers without reading (e.g. an employee user linked to no record) refuses it too."""
+    answers without reading (e.g. an employee user linked to no record) refuses it too. A
+    `PageParams` made after this (declared after the read dependency) checks its own."""
+    setattr(request.state, _MAY_READ, True)
     page = getattr(request.state, _STATE, None)
     if isinstance(page, PageParams):
         page.check()

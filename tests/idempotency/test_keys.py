@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import psycopg
@@ -68,6 +69,10 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("unescaped quote inside quotes", b'"a"b"'),
     ("quote in a bare key", b'ab"c'),
     ("unterminated quote", b'"abc'),
+    # Two keys of which one or both are quoted, merged into one field: not one valid string.
+    ("two quoted keys", b'"k1", "k2"'),
+    ("quoted then bare", b'"k1",k2'),
+    ("bare then quoted", b'k1, "k2"'),
 ]
 
 
@@ -98,29 +103,28 @@ async def test_two_key_headers_are_400(api: Api, tenant_a: TenantFixture,
     assert records(owner_sql, tenant_a.id) == 0
 
 
-MERGED = [b"k1, k2", b"k1,k2", b"a,a", b'"k1", "k2"', b'"k1",k2', b'k1, "k2"', b"k1,", b",k1"]
+COMMA_KEYS = ["order-1,item-2", "k1, k2", "a,a", "k1,", ",k1"]
 
 
-@pytest.mark.parametrize("raw", MERGED, ids=[m.decode() for m in MERGED])
-async def test_two_keys_merged_into_one_header_are_400_like_two_headers(
-    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, raw: bytes
+@pytest.mark.parametrize("key", COMMA_KEYS, ids=COMMA_KEYS)
+async def test_a_bare_key_with_a_comma_is_one_key_and_replays(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, key: str
 ) -> None:
-    """A proxy may join two Idempotency-Key fields into one, comma-separated (RFC 9110
-    section 5.3): that is still two keys, refused as two headers are, not used as the key
-    "k1, k2". A comma inside a quoted key is part of it."""
+    """A comma is printable ASCII, so part of a bare key (contract section 4): a client's
+    `order-1,item-2` is accepted and replays. A proxy that merges two Idempotency-Key fields
+    makes `k1, k2`, which cannot be told from such a key: it is taken as that one key (two
+    separate fields are 400, test_two_key_headers_are_400). Quoted, it is the same key."""
     body = employee_body()
-    headers = [(b"authorization", f"Bearer {tenant_a.manager}".encode()), (b"idempotency-key", raw)]
-    r = await api.client.post("/api/employees", headers=headers, json=body)
-    two = await api.client.post("/api/employees", json=body, headers=[
-        ("Authorization", f"Bearer {tenant_a.manager}"), ("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")])
-    assert r.status_code == 400, r.text
-    assert r.json() == two.json() and problem_type(r).endswith("invalid-idempotency-key")
-    assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 0
-    assert records(owner_sql, tenant_a.id) == 0
-    quoted = await api.req("POST", "/api/employees", tenant_a.manager, key='"k1, k2"', json=body)
-    assert quoted.status_code == 201, quoted.text
-    again = await api.req("POST", "/api/employees", tenant_a.manager, key='"k1, k2"', json=body)
-    assert again.headers["idempotent-replayed"] == "true" and again.content == quoted.content
+    first = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers, first.text
+    for sent in (key, '"' + key + '"'):
+        again = await api.req("POST", "/api/employees", tenant_a.manager, key=sent, json=body)
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true", (sent, again.text)
+        assert again.content == first.content and again.headers["location"] == first.headers["location"]
+    assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 1
+    assert audit_entries(owner_sql, tenant_a.id) == 1
+    rows = owner_sql.execute("SELECT key FROM idempotency_records WHERE tenant_id = %s", (tenant_a.id,)).fetchall()
+    assert rows == [(key,)]
 
 
 async def test_malformed_key_on_patch_and_delete(api: Api, tenant_a: TenantFixture,
@@ -200,3 +204,43 @@ async def test_required_mode_refuses_the_caller_before_the_missing_key(
         assert r.status_code == status, (method, path, status, r.text)
         assert problem_type(r).endswith("/" + slug), r.text
     assert tenant_counts(owner_sql, tenant_a.id, "employees", "punches", "audit_log", "idempotency_records") == before
+
+
+class Recorded(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_failed_caller_lookup_is_ignored_and_the_request_refused_as_it_is(
+    other_app: AppFactory, tenant_a: TenantFixture, owner_url: str, settings: Settings,
+) -> None:
+    """Before a 400 (a missing required key) or a 422 (an invalid body) the caller is looked up,
+    so that their own 401/403 comes first. That lookup is a courtesy: when it fails (here the
+    app's role may not read users) the request's own refusal is the answer, not a 500, and
+    the failure is logged once, by the one place that ignores it (`check_caller`)."""
+    _, strict = await other_app(idempotency_required=True)
+    role = settings.app_db_role
+    # Straight on the loggers: the app's logging setup may have replaced the root's handlers.
+    seen = Recorded()
+    loggers = [logging.getLogger(name) for name in ("unifocus.writepath", "unifocus.errors")]
+    for logger in loggers:
+        logger.addHandler(seen)
+    with psycopg.connect(owner_url, autocommit=True) as owner:
+        owner.execute(f'REVOKE SELECT ON users FROM "{role}"')
+        try:
+            missing = await strict.req("POST", "/api/employees", tenant_a.manager, json=employee_body())
+            invalid = await strict.req("POST", "/api/employees", tenant_a.manager, key=new_key(), json={})
+        finally:
+            owner.execute(f'GRANT SELECT ON users TO "{role}"')
+            for logger in loggers:
+                logger.removeHandler(seen)
+    assert missing.status_code == 400 and problem_type(missing).endswith("/bad-request"), missing.text
+    assert invalid.status_code == 422 and problem_type(invalid).endswith("/validation-failed"), invalid.text
+    failed = [rec for rec in seen.records if rec.levelno >= logging.WARNING]
+    assert [(rec.name, rec.getMessage()) for rec in failed] == [
+        ("unifocus.writepath", "caller lookup before a refusal failed")] * 2
+    assert all(rec.exc_info for rec in failed)

@@ -8,16 +8,22 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
 import pytest
+from fastapi import Depends
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, make_settings, start_app
 from tests.security import spec
 from tests.security.support import TenantRows, leaks, seed_through_api, snapshot
+from unifocus.auth.roles import Role
 from unifocus.auth.tokens import mint_token
+from unifocus.db.readpath import ReadTx, reader
+from unifocus.pagination import PageParams, encode_cursor
 from unifocus.settings import Settings
 
 SQL_META = ["' OR 1=1 --", '"; DROP TABLE punches; --', "%", "_", "\\", "'; SELECT pg_sleep(5); --",
@@ -266,6 +272,35 @@ async def test_a_malformed_cursor_is_refused_for_the_caller_first(
                 assert (r.status_code, r.json()) == (plain.status_code, plain.json()), caller
     assert answers["no token"] == answers["unknown user"] == 401
     assert answers["deactivated admin"] == 403 and answers["admin"] == 200, answers
+
+
+async def test_a_malformed_cursor_is_refused_whichever_order_a_list_declares_its_dependencies(
+    owner_url: str, tenant_a: TenantFixture, tmp_path: Path,
+) -> None:
+    """Every list of the app declares `PageParams` before its reader; one that declared it
+    after (on an app of its own) refuses a malformed cursor the same way: the caller's
+    401/403 first, else 400, even when it answers without reading the cursor."""
+    app: Any
+    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path))
+
+    async def reversed_list(r: ReadTx = Depends(reader(Role.manager)), page: PageParams = Depends()) -> dict:
+        return {"items": [], "nextCursor": None, "limit": page.limit}  # never reads page.after
+
+    app.router.add_api_route("/api/reversed-list", reversed_list, methods=["GET"])
+    api = Api(client)
+    try:
+        callers = {None: 401, tenant_a.employee: 403, tenant_a.manager: 400}
+        for token, status in callers.items():
+            for cursor in ("!!!bad", "A" * 5000):
+                r = await api.req("GET", "/api/reversed-list", token, params={"cursor": cursor})
+                assert_problem(r, status)
+        good = encode_cursor(datetime.now(UTC), uuid.uuid4())
+        r = await api.req("GET", "/api/reversed-list", tenant_a.manager, params={"cursor": good})
+        assert r.status_code == 200 and r.json()["items"] == [], r.text
+        assert (await api.req("GET", "/api/reversed-list", tenant_a.manager)).status_code == 200
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 NOT_UUIDS = ["not-a-uuid", "1", "' OR 1=1 --", "..%2F..%2Fetc", "00000000-0000-0000-0000-00000000000g",

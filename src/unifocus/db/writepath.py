@@ -9,6 +9,7 @@ tries to write any other way fails.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -177,21 +178,34 @@ def lock_refusal(exc: asyncpg.PostgresError) -> ServiceUnavailable:
     return ServiceUnavailable("The write waited too long for a lock; retry.", retry_after=1)
 
 
-_CLAIM_STATEMENT = 'SQL statement "INSERT INTO idempotency_records'
+# The key's table: every claim (unifocus_claim, unifocus_write_punch, unifocus_write_punches)
+# is an `INSERT INTO idempotency_records`, and nothing else on the write path locks its rows.
+_KEY_TABLE = re.compile(r"\bidempotency_records\b")
 
 
 def waited_for_key(exc: asyncpg.PostgresError) -> bool:
     """Whether a lock timeout was the key's claim waiting for its original in flight. The
-    error's context names the statements that waited, innermost first: only when that is the
-    claim's insert itself is the key busy. Anything else (the employee row a punch locks after
-    its claim, an audit chain, the tenant row the claim's foreign-key check locks while the
-    tenant's settings change) is a lock held too long, not the key. (The context is
-    PostgreSQL's English text: a server whose `lc_messages` is another language answers a
-    key in flight 503 as well, which a client retries like the 409.)"""
-    for line in (getattr(exc, "context", None) or "").splitlines():
-        if line.startswith('SQL statement "'):
-            return line.startswith(_CLAIM_STATEMENT)
-    return False
+    error's context lists what waited, innermost first, a frame a line (a statement's SQL
+    text may run on over more lines). Only the first line is read, and only for a name:
+    its words are in the server's `lc_messages` language, but a relation's name and a
+    statement's SQL text are the same in every language. The key is busy iff that line
+    names `idempotency_records`, as seen on PostgreSQL 15:
+
+    - `while inserting index tuple (0,1) in relation "idempotency_records"` (German `beim
+      Einfügen von Indextupel (0,1) in Relation »idempotency_records«`): the claim's insert
+      waited for the transaction that holds the key's row, the usual case;
+    - `SQL statement "INSERT INTO idempotency_records ...` (German `SQL-Anweisung »INSERT
+      INTO idempotency_records ...`): the claim's insert waited on a lock that adds no line
+      of its own (a row lock queued behind another waiter).
+
+    Anything else is a lock held too long, not the key (503): the employee row a punch locks
+    after its claim (`while locking tuple (0,3) in relation "employees"`), an audit chain,
+    or the tenant row that the claim's foreign-key check locks while the tenant's settings
+    change (`while locking tuple (0,4) in relation "tenants"`, then the check's `SELECT 1
+    FROM ONLY "public"."tenants" ...`: the claim's insert comes only on a later line)."""
+    context = getattr(exc, "context", None) or ""
+    first = next((line for line in context.splitlines() if line.strip()), "")
+    return _KEY_TABLE.search(first) is not None
 
 
 def lock_answer(exc: asyncpg.PostgresError) -> AppError:
@@ -262,7 +276,7 @@ class WriteRequest:
         async with self.db.connection() as conn:
             tx = conn.transaction()
             await tx.start()
-            committed = False
+            committed = cancelled = False
             try:
                 entered = await self.identify(conn, lock_ms, claim, prefetch)
                 caller = entered.caller
@@ -299,8 +313,16 @@ class WriteRequest:
             except UNAVAILABLE:
                 discard(conn)  # hung or broken: no rollback round trip, 503 within the bound
                 raise
+            except asyncio.CancelledError:
+                # A statement may still run on it: a ROLLBACK would first wait for the server to
+                # acknowledge the cancel, on a hung one up to db_timeout_seconds (pool.py
+                # ABANDON). Terminated instead, with no round trip: the server ends the
+                # transaction itself when the connection goes.
+                discard(conn)
+                cancelled = True
+                raise
             finally:
-                if not committed:
+                if not committed and not cancelled:
                     try:
                         await tx.rollback()
                     except (*UNAVAILABLE, asyncpg.exceptions.InterfaceError):
@@ -390,9 +412,10 @@ class WriteRequest:
 
 
 KEY_DESCRIPTION = (
-    "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`). A bare key holds no "
-    "quote and no comma: `k1, k2` is how a proxy merges two headers, and is 400 like two headers "
-    "(quoted, `\"a,b\"` is one key). A repeat of the same request within the "
+    "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`); a bare key holds no "
+    "quote. A comma is part of the key: `k1, k2`, which is also what a proxy may make of two "
+    "headers, is taken as the one key `k1, k2` (it cannot be told from a key that contains `, `); "
+    "two separate headers are 400. A repeat of the same request within the "
     "retention window (24 h) replays the original response with `Idempotent-Replayed: true`; "
     "the same key with another request is 422."
 )
@@ -449,8 +472,10 @@ async def caller_first(request: Request) -> None:
 async def check_caller(request: Request, identity: Identity, min_role: Role) -> None:
     """The caller's refusal, if any (`enter`'s rules: an unknown user 401, a deactivated one or
     a role below `min_role` 403), in a round trip of its own: for a request about to be
-    refused as invalid. A failed lookup (not an AppError) is logged and ignored: it is a
-    courtesy to the order of refusals, and must not turn the client's 400 into a 500."""
+    refused as invalid (a missing required key here, a 400/422 through `caller_first`). A
+    failed lookup (not an AppError; an unreachable database is one, 503) is logged and
+    ignored, here only: it is a courtesy to the order of refusals, and must not turn the
+    client's 400/422 into a 500."""
     db: Database = request.app.state.db
     request_id = str(getattr(request.state, "request_id", "-"))
     try:
