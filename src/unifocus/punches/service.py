@@ -151,6 +151,11 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
         raise NotFound("employeeId names no employee of this tenant.")
     punch_id = uuid4()
     new = PunchFact(punch_id, body.type.value, ts)
+    if engine.opened_before_needed(data, ts - engine.PUNCH_ZONE, new):
+        # The first clock_in after two days without a punch: it may reveal a session left open
+        # before the read window. One more read, rarely (an extra round trip, no fall-back).
+        data["opened_before"] = await engine.opened_before(tx.conn, tx.caller.tenant_id, body.employee_id,
+                                                           ts - engine.PUNCH_ZONE)
     ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
                                  ts + engine.PUNCH_ZONE, extra=new)
     if tx.optimistic:

@@ -240,6 +240,36 @@ def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, da
             zone_start.date() - timedelta(days=2), zone_end.date() + timedelta(days=1))
 
 
+# The employee's last live punch before `$3` when it is a clock_in that matched no shift, with
+# its own exceptions; null otherwise (migration 0018).
+OPENED_BEFORE = "SELECT unifocus_opened_before($1, $2, $3)"
+
+
+_SESSION_ENDS = ("clock_in", "clock_out")  # what closes, or abandons, an open session
+
+
+def opened_before_needed(data: dict[str, Any], zone_start: datetime, extra: PunchFact | None = None) -> bool:
+    """Whether a clock_in left open before the read window could be revealed in the zone
+    (contract section 5: missed_punch "when the next clock_in arrives", however long after).
+    A session that matched no shift has no end for the sweep to measure, and the window reads
+    48 h either side of the zone: only when the window's first clock_in or clock_out (the punch
+    being recorded included) is a clock_in in the zone can it abandon one opened earlier. Not
+    when the employee punched in the 48 h before the zone, so rarely on a punch write."""
+    ends = [(_instant(ts), kind) for _, kind, ts in data["punches"] if kind in _SESSION_ENDS]
+    if extra is not None and extra.type in _SESSION_ENDS:
+        ends.append((extra.timestamp, extra.type))
+    # (At one instant a clock_out comes first, as the pairing orders them.)
+    first = min(ends, key=lambda e: (e[0], e[1] == "clock_in"), default=None)
+    return first is not None and first[1] == "clock_in" and first[0] >= zone_start
+
+
+async def opened_before(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
+                        zone_start: datetime) -> dict[str, Any] | None:
+    """`OPENED_BEFORE` for the window of a zone, as `evaluate_context` reads it."""
+    raw = await conn.fetchval(OPENED_BEFORE, tenant_id, employee_id, zone_start - READ_MARGIN)
+    return orjson.loads(raw) if raw else None
+
+
 async def evaluate_zone(
     conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID, zone_start: datetime, zone_end: datetime,
     now: datetime | None = None, extra: PunchFact | None = None,
@@ -250,7 +280,10 @@ async def evaluate_zone(
     raw = await conn.fetchval(CONTEXT, tenant_id, employee_id, *context_args(zone_start, zone_end))
     if raw is None:
         raise NotFound("employeeId names no employee of this tenant.")
-    return evaluate_context(orjson.loads(raw), tenant_id, employee_id, zone_start, zone_end, now, extra)
+    data = orjson.loads(raw)
+    if opened_before_needed(data, zone_start, extra):
+        data["opened_before"] = await opened_before(conn, tenant_id, employee_id, zone_start)
+    return evaluate_context(data, tenant_id, employee_id, zone_start, zone_end, now, extra)
 
 
 def evaluate_context(
@@ -263,11 +296,9 @@ def evaluate_context(
     ctx = EmployeeContext(tenant_id, employee_id, zone(data["timezone"]), policy)
     db_now = _instant(data["now"])
     punches = [PunchFact(UUID(pid), kind, _instant(ts)) for pid, kind, ts in data["punches"]]
-    # The last punch before the read window, when it is a clock_in that matched no shift
-    # (migration 0018; absent from an older schema's reads): the window's next clock_in
-    # reveals that session as left open, however long ago it opened.
-    if opened := data.get("opened_before"):
-        pid, kind, ts = opened
+    opened = data.get("opened_before")  # see `opened_before`
+    if opened:
+        pid, kind, ts = opened["punch"]
         punches.insert(0, PunchFact(UUID(pid), kind, _instant(ts)))
     if extra is not None:
         punches.append(extra)
@@ -278,6 +309,9 @@ def evaluate_context(
     # outside it are skipped (a punch's window holds ~8 occurrences, its zone ~2).
     findings = evaluate(punches, occs, policy, now or db_now, pairing=pairing, zone=(zone_start, zone_end))
     existing = [_exception_row(d) for d in data["exceptions"]]
+    if opened:
+        read = {row["id"] for row in existing}
+        existing += [row for row in map(_exception_row, opened["exceptions"]) if row["id"] not in read]
     return Evaluation(ctx, zone_start, zone_end, punches, occs, findings, existing, db_now, pairing,
                       data.get("attributions", []))
 
