@@ -171,13 +171,15 @@ def install_error_handlers(
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         # A stack trace never reaches a client; it goes to the log with the request id, which
         # the client gets too. Starlette runs this handler outermost, outside the middleware
-        # that adds X-Request-ID to every other answer, so it is added here (the id that
-        # middleware chose, from the request's state).
+        # that adds X-Request-ID to every other answer and of the rate limiter's, so they are
+        # added here (what those middlewares chose, from the request's state).
         request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error on %s %s (request_id %s)", request.method, request.url.path, request_id)
         response = problem_response(AppError("An unexpected error occurred."), request.url.path)
         if isinstance(request_id, str):
             response.headers["X-Request-ID"] = request_id
+        for name, value in getattr(request.state, "ratelimit_headers", ()):
+            response.headers[name.decode()] = value.decode()
         return response
 
     app.add_exception_handler(AppError, on_app_error)

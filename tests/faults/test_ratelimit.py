@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.conftest import TenantFixture, make_settings, make_tenant
+from tests.conftest import TenantFixture, employee_insert_fails, make_settings, make_tenant
 from tests.faults.support import own_redis, running_app
 from unifocus.settings import Settings
 
@@ -112,3 +113,19 @@ async def test_redis_stopped_mid_test_falls_back_in_process(
             # The in-process buckets still limit: 50 per user in all, 3 went to Redis.
             statuses = [(await client.get("/api/me", headers=auth(t.admin))).status_code for _ in range(50)]
             assert 429 in statuses
+
+
+async def test_a_500_carries_the_rate_limit_headers_too(
+    owner_url: str, settings: Settings, redis_url: str, tmp_path: Path, owner_sql: psycopg.Connection
+) -> None:
+    """The OpenAPI text promises RateLimit-* on every /api answer: an unexpected failure's
+    500, answered outside the limiter's middleware, carries them as well, with the request id."""
+    t = make_tenant(owner_url, settings)
+    s = limited_settings(owner_url, tmp_path, redis_url, user_cap=10)
+    async with running_app(s, raise_app_exceptions=False) as (_app, client):
+        with employee_insert_fails(owner_sql, "Explode429"):
+            r = await client.post("/api/employees", headers=auth(t.manager),
+                                  json={"firstName": "Explode429", "lastName": "X"})
+    assert r.status_code == 500, r.text
+    assert r.headers["ratelimit-limit"] == "10" and r.headers["ratelimit-remaining"] == "9"
+    assert int(r.headers["ratelimit-reset"]) >= 0 and len(r.headers["x-request-id"]) == 32

@@ -47,6 +47,8 @@ class RateLimitMiddleware:
             (b"ratelimit-remaining", str(decision.remaining).encode()),
             (b"ratelimit-reset", str(decision.reset_seconds).encode()),
         ]
+        # Also for the catch-all 500 handler, which Starlette runs outside this middleware.
+        scope["state"]["ratelimit_headers"] = headers
         if not decision.allowed:
             hooks.rate_limited(decision.scope)
             err = RateLimited(f"Too many requests for this {decision.scope}; retry after {decision.retry_after} s.")
