@@ -86,10 +86,16 @@ async def test_the_sweep_raises_what_a_late_upload_left_open(
         "SELECT count(*) FROM audit_log WHERE tenant_id = %s AND entity = 'Exception' AND action = 'created' "
         "AND request_id LIKE 'sweep-%%'", (tenant_a.id,)).fetchone()
     assert sweeps == 1  # audited as the sweep's
-    # Each pass reads the late punches received since the previous one (less a margin for
-    # transactions still open then): an hour on, nothing is read again.
-    assert await late_windows(db, tenant_a.id, now + timedelta(hours=1)) != {}
-    assert await late_windows(db, tenant_a.id, now + timedelta(hours=2)) == {}
+    # Each pass reads the late punches received since the previous one, less a margin for
+    # transactions still open then: the mark is the database's clock when the pass read.
+    (mark, received) = owner_sql.execute(
+        "SELECT t.late_swept_until, p.received_at FROM tenants t JOIN punches p ON p.tenant_id = t.tenant_id "
+        "WHERE t.tenant_id = %s AND p.id = %s", (tenant_a.id, late["id"])).fetchone()
+    assert mark > received
+    assert (await late_windows(db, tenant_a.id, now))[0] != {}  # within the margin: read again
+    owner_sql.execute("UPDATE tenants SET late_swept_until = late_swept_until + interval '11 minutes' "
+                      "WHERE tenant_id = %s", (tenant_a.id,))
+    assert (await late_windows(db, tenant_a.id, now))[0] == {}  # a pass later: not read again
 
 
 def test_late_days_are_evaluated_in_bounded_zones() -> None:

@@ -55,20 +55,41 @@ async def test_a_closed_session_before_the_window_is_not_flagged(api: Api, tenan
     assert [k for k, _, _ in kinds(friday)] == ["unscheduled_punch"]
 
 
-def test_a_clock_that_punched_within_two_days_needs_no_read_before_the_window() -> None:
-    """The extra read happens only when the window's first
-    clock_in/clock_out is a clock_in in the zone: not for an employee who punched in the two
-    days before, as on every working day."""
+async def test_a_session_left_open_after_a_break_is_flagged_and_a_void_withdraws_it(
+    api: Api, tenant_a: TenantFixture
+) -> None:
+    """Breaks neither open nor close a session: Monday's clock_in, break and return, never
+    clocked out, is revealed by Friday's clock_in. Voiding Friday's clock_in takes the cause
+    away: the missed punch is withdrawn."""
+    monday = await punch(api, tenant_a, "clock_in", "2026-03-02T09:00:00-05:00")
+    await punch(api, tenant_a, "break_start", "2026-03-02T12:00:00-05:00")
+    await punch(api, tenant_a, "break_end", "2026-03-02T12:30:00-05:00")
+    friday = await punch(api, tenant_a, "clock_in", "2026-03-06T09:00:00-05:00")
+    [missed] = [e for e in friday["exceptions"] if e["type"] == "missed_punch"]
+    assert missed["punchId"] == monday["id"] and missed["details"]["reason"] == "clock_in_while_open"
+    r = await api.req("DELETE", f"/api/punches/{friday['id']}?reason=wrong%20badge", tenant_a.manager)
+    assert r.status_code == 204
+    got = (await api.req("GET", f"/api/exceptions/{missed['id']}", tenant_a.manager)).json()
+    assert got["status"] == "withdrawn" and got["note"] == "cause removed"
+
+
+def test_only_the_first_clock_in_after_two_quiet_days_reads_before_the_window() -> None:
+    """The extra read happens only when the punch being recorded is the window's first
+    clock_in or clock_out, and a clock_in: not on an ordinary working day, when yesterday's
+    clock_in and clock_out are in the window (even inside the zone), nor for a clock_out."""
     new_in = datetime(2026, 3, 6, 14, tzinfo=UTC)
-    zone_start = new_in - timedelta(hours=24)
+    zone = (new_in - timedelta(hours=24), new_in + timedelta(hours=24))
 
     def data(*punches: tuple[str, datetime]) -> dict:
         return {"punches": [["00000000-0000-0000-0000-000000000001", kind, ts.isoformat()] for kind, ts in punches]}
 
     fact = PunchFact(uuid.uuid4(), "clock_in", new_in)
-    yesterday = [("clock_in", new_in - timedelta(hours=24)), ("clock_out", new_in - timedelta(hours=16))]
-    assert not opened_before_needed(data(*yesterday, ("clock_in", new_in - timedelta(hours=48))), zone_start, fact)
-    assert not opened_before_needed(data(("clock_out", new_in - timedelta(hours=40))), zone_start, fact)
-    assert opened_before_needed(data(), zone_start, fact)  # nothing in the window: Monday's may be open
-    assert opened_before_needed(data(("break_start", new_in - timedelta(hours=40))), zone_start, fact)
-    assert not opened_before_needed(data(), zone_start, PunchFact(uuid.uuid4(), "clock_out", new_in))
+    yesterday = [("clock_in", new_in - timedelta(hours=23)), ("clock_out", new_in - timedelta(hours=15))]
+    assert not opened_before_needed(data(*yesterday), *zone, fact)  # yesterday's clock_in is first
+    assert not opened_before_needed(data(("clock_out", new_in - timedelta(hours=40))), *zone, fact)
+    assert opened_before_needed(data(), *zone, fact)  # nothing in the window: Monday's may be open
+    assert opened_before_needed(data(("break_start", new_in - timedelta(hours=40))), *zone, fact)
+    assert not opened_before_needed(data(), *zone, PunchFact(uuid.uuid4(), "clock_out", new_in))
+    # an evaluation with no punch of its own (a void, the sweep): the first clock_in of the zone
+    assert opened_before_needed(data(*yesterday), *zone)
+    assert not opened_before_needed(data(("clock_in", zone[1])), *zone)  # after the zone

@@ -179,7 +179,8 @@ def lock_refusal(exc: asyncpg.PostgresError) -> ServiceUnavailable:
 
 
 # The key's table: every claim (unifocus_claim, unifocus_write_punch, unifocus_write_punches)
-# is an `INSERT INTO idempotency_records`, and nothing else on the write path locks its rows.
+# is an `INSERT INTO idempotency_records`, and nothing else on the write path locks its rows
+# (the cleanup job's DELETE of expired records does: a claim waiting on it is 409, harmless).
 _KEY_TABLE = re.compile(r"\bidempotency_records\b")
 
 
@@ -316,9 +317,8 @@ class WriteRequest:
             except asyncio.CancelledError:
                 # A statement may still run on it: a ROLLBACK would first wait for the server to
                 # acknowledge the cancel, on a hung one up to db_timeout_seconds (pool.py
-                # ABANDON). Terminated instead, with no round trip: the server ends the
-                # transaction itself when the connection goes.
-                discard(conn)
+                # ABANDON). None is sent: the pool's connection() terminates it, and the server
+                # ends the transaction itself when the connection goes.
                 cancelled = True
                 raise
             finally:

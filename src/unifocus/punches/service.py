@@ -151,7 +151,7 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
         raise NotFound("employeeId names no employee of this tenant.")
     punch_id = uuid4()
     new = PunchFact(punch_id, body.type.value, ts)
-    if engine.opened_before_needed(data, ts - engine.PUNCH_ZONE, new):
+    if engine.opened_before_needed(data, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, new):
         # The first clock_in after two days without a punch: it may reveal a session left open
         # before the read window. One more read, rarely (an extra round trip, no fall-back).
         data["opened_before"] = await engine.opened_before(tx.conn, tx.caller.tenant_id, body.employee_id,
@@ -252,8 +252,10 @@ async def void(tx: WriteTx, punch_id: UUID, reason: str) -> Punch:
     tx.audit(AuditEntry("Punch", "voided", punch_id, _json(current), _json(after),
                         employee_id=after.employee_id, punch_id=punch_id))
     ts = current.timestamp.astimezone(UTC)
+    # A voided clock_in may have been what revealed a session left open before it (its
+    # missed_punch then has no cause): read that session whatever the window holds.
     ev = await engine.evaluate_zone(tx.conn, tx.caller.tenant_id, current.employee_id, ts - engine.PUNCH_ZONE,
-                                    ts + engine.PUNCH_ZONE)
+                                    ts + engine.PUNCH_ZONE, read_opened_before=current.type.value == "clock_in")
     # Time-based findings too: what the void leaves (an absence, a session now left open) is
     # due already if its deadline has passed, and the sweep looks back only a few days.
     await engine.reconcile(tx.conn, ev, tx.entries, include_time_based=True)

@@ -171,15 +171,19 @@ class Evaluation:
             if row["status"] != "pending" or (row["type"], row["dedupe_key"]) in wanted:
                 continue
             # Only an exception of the zone, as only the zone's findings are `wanted`: one of
-            # an occurrence starting in it, or owned by a punch in it. A punch-owned one whose
+            # an occurrence starting in it (or gone from a date of it), or owned by a punch in
+            # it (or revealed by one). A punch-owned one whose
             # punch is elsewhere in the read window is not this evaluation's to withdraw (its
             # finding was not looked for); one whose punch is not read at all (voided) neither.
             if row["shift_id"] is not None:
                 in_zone = (self.occurrence_in_zone(row["shift_id"], row["shift_date"])
                            or self._gone_occurrence_in_zone(row["shift_id"], row["shift_date"]))
             else:
+                # its punch in the zone, or (`in_zone`'s `revealed_by`) the clock_in it names
                 ts = self._punch_ts.get(row["punch_id"])
-                in_zone = ts is not None and self.zone_start <= ts < self.zone_end
+                revealed = row["details"].get("nextClockIn") if isinstance(row["details"], dict) else None
+                in_zone = ts is not None and any(self.zone_start <= t < self.zone_end for t in (
+                    ts, _instant(revealed) if revealed else None) if t is not None)
             if in_zone:
                 out.append(row)
         return out
@@ -248,19 +252,23 @@ OPENED_BEFORE = "SELECT unifocus_opened_before($1, $2, $3)"
 _SESSION_ENDS = ("clock_in", "clock_out")  # what closes, or abandons, an open session
 
 
-def opened_before_needed(data: dict[str, Any], zone_start: datetime, extra: PunchFact | None = None) -> bool:
+def opened_before_needed(data: dict[str, Any], zone_start: datetime, zone_end: datetime,
+                         extra: PunchFact | None = None) -> bool:
     """Whether a clock_in left open before the read window could be revealed in the zone
     (contract section 5: missed_punch "when the next clock_in arrives", however long after).
     A session that matched no shift has no end for the sweep to measure, and the window reads
-    48 h either side of the zone: only when the window's first clock_in or clock_out (the punch
-    being recorded included) is a clock_in in the zone can it abandon one opened earlier. Not
-    when the employee punched in the 48 h before the zone, so rarely on a punch write."""
+    48 h either side of the zone: only the window's first clock_in or clock_out can abandon one
+    opened before it, and only when it is a clock_in in the zone. With `extra` (a punch being
+    recorded), only when that punch is it: a stored one raised its finding at its own write.
+    So not when the employee clocked in or out in the two days before a punch."""
     ends = [(_instant(ts), kind) for _, kind, ts in data["punches"] if kind in _SESSION_ENDS]
     if extra is not None and extra.type in _SESSION_ENDS:
         ends.append((extra.timestamp, extra.type))
     # (At one instant a clock_out comes first, as the pairing orders them.)
     first = min(ends, key=lambda e: (e[0], e[1] == "clock_in"), default=None)
-    return first is not None and first[1] == "clock_in" and first[0] >= zone_start
+    if first is None or first[1] != "clock_in" or not zone_start <= first[0] < zone_end:
+        return False
+    return extra is None or first[0] == extra.timestamp
 
 
 async def opened_before(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
@@ -272,16 +280,17 @@ async def opened_before(conn: asyncpg.Connection, tenant_id: UUID, employee_id: 
 
 async def evaluate_zone(
     conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID, zone_start: datetime, zone_end: datetime,
-    now: datetime | None = None, extra: PunchFact | None = None,
+    now: datetime | None = None, extra: PunchFact | None = None, read_opened_before: bool = False,
 ) -> Evaluation:
     """Lock the employee and evaluate the rules over the facts around [zone_start, zone_end),
-    in one round trip for the reads. `extra` is a punch not yet inserted (the one being
-    recorded), evaluated as if it were stored. `now` defaults to the transaction's time."""
+    in one round trip for the reads (two when `opened_before_needed`, or `read_opened_before`).
+    `extra` is a punch not yet inserted (the one being recorded), evaluated as if it were
+    stored. `now` defaults to the transaction's time."""
     raw = await conn.fetchval(CONTEXT, tenant_id, employee_id, *context_args(zone_start, zone_end))
     if raw is None:
         raise NotFound("employeeId names no employee of this tenant.")
     data = orjson.loads(raw)
-    if opened_before_needed(data, zone_start, extra):
+    if read_opened_before or opened_before_needed(data, zone_start, zone_end, extra):
         data["opened_before"] = await opened_before(conn, tenant_id, employee_id, zone_start)
     return evaluate_context(data, tenant_id, employee_id, zone_start, zone_end, now, extra)
 
@@ -436,8 +445,9 @@ async def withdraw_owned_by(conn: asyncpg.Connection, tenant_id: UUID, punch_id:
 async def withdraw_of_shifts(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
                              shift_ids: list[UUID], audit: list[AuditEntry]) -> None:
     """Withdraw the pending exceptions of shifts being deleted (a schedule's or one shift):
-    their occurrences no longer exist, so no evaluation can find them stale (`stale` looks
-    at the occurrences it builds), and they would stay pending for ever."""
+    their occurrences no longer exist. An evaluation of their dates would find them stale
+    too (`Evaluation._gone_occurrence_in_zone`), but nothing may evaluate those dates again:
+    last month's, say."""
     rows = await conn.fetch(
         f"SELECT {EXCEPTION_COLS} FROM exceptions WHERE tenant_id = $1 AND employee_id = $2 "  # noqa: S608
         "AND shift_id = ANY($3::uuid[]) AND status = 'pending' ORDER BY created_at, id",

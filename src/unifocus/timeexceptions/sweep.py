@@ -82,17 +82,26 @@ def _zone(run: list[date]) -> tuple[datetime, datetime]:
     return first - engine.PUNCH_ZONE, first + timedelta(days=len(run)) + engine.PUNCH_ZONE
 
 
-async def late_windows(db: Database, tenant: UUID, now: datetime) -> dict[UUID, list[tuple[datetime, datetime]]]:
-    """Each employee's zones of late punches received since the tenant's last pass; marks
-    this pass (`tenants.late_swept_until`, never moved back)."""
-    async with db.tenant_tx(tenant, readonly=False) as conn:
+async def late_windows(db: Database, tenant: UUID, now: datetime
+                       ) -> tuple[dict[UUID, list[tuple[datetime, datetime]]], datetime]:
+    """Each employee's zones of late punches received since the tenant's last pass, and the
+    mark for this pass once it is done (`mark_late_swept`): the database's clock when it
+    read, which `received_at` is stamped by."""
+    async with db.tenant_tx(tenant, readonly=True) as conn:
         rows = await conn.fetch(LATE_QUERY, tenant, now - LOOKBACK, MARK_MARGIN)
-        await conn.execute("UPDATE tenants SET late_swept_until = greatest(late_swept_until, $2) "
-                           "WHERE tenant_id = $1", tenant, now)
+        read_at = await conn.fetchval("SELECT now()")
     days: dict[UUID, list[date]] = {}
     for r in rows:
         days.setdefault(r["employee_id"], []).append(r["day"])
-    return {employee: windows(found) for employee, found in days.items()}
+    return {employee: windows(found) for employee, found in days.items()}, read_at
+
+
+async def mark_late_swept(db: Database, tenant: UUID, read_at: datetime) -> None:
+    """Record that every late punch received before `read_at` (less the margin) has been
+    evaluated: only after the pass, so a pass that fails is done again by the next one."""
+    async with db.tenant_tx(tenant, readonly=False) as conn:
+        await conn.execute("UPDATE tenants SET late_swept_until = greatest(late_swept_until, $2) "
+                           "WHERE tenant_id = $1", tenant, read_at)
 
 
 async def sweep_employee(db: Database, tenant: UUID, employee_id: UUID, now: datetime, chains: int,
@@ -118,11 +127,13 @@ async def sweep_tenant(db: Database, tenant: UUID, now: datetime, chains: int = 
     raised = 0
     for employee_id in await _employees_to_sweep(db, tenant, since, until):
         raised += await sweep_employee(db, tenant, employee_id, now, chains)
-    for employee_id, zones in (await late_windows(db, tenant, now)).items():
+    late, read_at = await late_windows(db, tenant, now)
+    for employee_id, zones in late.items():
         for start, end in zones:
             end = min(end, now - LOOKBACK)  # the look-back above has just evaluated the rest
             if start < end:
                 raised += await sweep_employee(db, tenant, employee_id, now, chains, (start, end))
+    await mark_late_swept(db, tenant, read_at)
     return raised
 
 

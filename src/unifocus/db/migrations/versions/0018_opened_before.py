@@ -9,12 +9,13 @@ that matched no shift has no end to measure against: only the next clock_in reve
 engine reads facts 48 h either side of the zone it reconciles, so a clock_in left open more
 than about two days before the next one was never read, and never flagged.
 
-`unifocus_opened_before(tenant, employee, before)`: the employee's last live punch before
-`before` when it is a clock_in stored with no shift, with its own exceptions, as
+`unifocus_opened_before(tenant, employee, before)`: the employee's last live clock_in or
+clock_out before `before` when it is a clock_in stored with no shift (a session still open
+there, its breaks included), with its own exceptions, as
 `{"punch": [id, type, ts], "exceptions": [...]}`; null otherwise. A backward probe of the
-(tenant, employee, ts) index. The engine asks only when the window's first clock_in or
-clock_out is a clock_in in the zone (`engine.opened_before_needed`): not when the employee
-punched in the two days before, so not on an ordinary working day's punch, and the window
+(tenant, employee, ts) index. A punch write asks only when the punch itself is the window's first clock_in
+or clock_out and a clock_in (`engine.opened_before_needed`): not when the employee clocked
+in or out in the two days before, so not on an ordinary working day's punch; the window
 reads themselves are unchanged. It sets the tenant itself, as the write path's other
 functions do, so the two-statement write can call it between its statements, outside a
 transaction. A new function: the previous release is not affected
@@ -47,10 +48,12 @@ BEGIN
             WHERE x.tenant_id = p_tenant AND x.punch_id = b.id AND x.shift_id IS NULL
               AND x.employee_id = p_employee AND x.status <> 'withdrawn'
             ORDER BY x.id)))
+        -- The last clock_in or clock_out (break punches neither open nor close a session; at
+        -- one instant the pairing takes the clock_out first, so the clock_in is the later).
         FROM (SELECT p.id, p.type, p.ts, p.shift_id FROM punches p
               WHERE p.tenant_id = p_tenant AND (p.employee_id, p.ts) < (p_employee, p_before)
-                AND p.employee_id = p_employee AND NOT p.voided
-              ORDER BY p.employee_id DESC, p.ts DESC LIMIT 1) b
+                AND p.employee_id = p_employee AND NOT p.voided AND p.type IN ('clock_in', 'clock_out')
+              ORDER BY p.employee_id DESC, p.ts DESC, p.type = 'clock_in' DESC LIMIT 1) b
         WHERE b.type = 'clock_in' AND b.shift_id IS NULL);
 END $$;
 """
