@@ -160,7 +160,7 @@ async def test_ready_is_bounded_when_the_database_freezes_under_pooled_connectio
         # Several connections open and idle in the pool: each is a stale one a probe can take.
         rs = await asyncio.gather(*(client.get("/ready") for _ in range(3)))
         assert [r.status_code for r in rs] == [200] * 3, [r.text for r in rs]
-        pooled = app.state.db.pool.get_idle_size()  # type: ignore[attr-defined]
+        pooled = app.state.db.probe_pool.get_idle_size()  # type: ignore[attr-defined]
         assert pooled >= 2, pooled
 
         proxy.freeze()
@@ -171,6 +171,28 @@ async def test_ready_is_bounded_when_the_database_freezes_under_pooled_connectio
         assert r.status_code == 200 and elapsed < 0.5
     finally:
         await proxy.stop()  # before the app closes its pool: nothing is left waiting on it
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
+async def test_ready_stays_ready_and_quick_while_requests_hold_every_pooled_connection(
+    owner_url: str, tmp_path: Path
+) -> None:
+    """A full request pool is load, not an outage: /ready has connections of its own, so it
+    neither waits behind requests (the gate's < 500 ms) nor declares every replica unready at
+    once, which would take the service out of its load balancer as the load peaks."""
+    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path, db_pool_max=2))
+    try:
+        pool = app.state.db.pool  # type: ignore[attr-defined]
+        held = [await pool.acquire() for _ in range(2)]
+        try:
+            for _ in range(3):
+                r, elapsed = await timed_get(client, "/ready")
+                assert r.status_code == 200 and elapsed < 0.5, (r.text, elapsed)
+        finally:
+            for conn in held:
+                await pool.release(conn)
+    finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 

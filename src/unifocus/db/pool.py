@@ -44,6 +44,10 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 ABANDON: tuple[type[BaseException], ...] = (*UNAVAILABLE, asyncio.CancelledError)
 
 
+# /ready's connections per process: the kubelet's probe and a monitor's may overlap.
+PROBE_POOL_MAX = 2
+
+
 class Database:
     """One pool per process; `tenant_tx` is the only way request code gets a connection."""
 
@@ -51,15 +55,23 @@ class Database:
         self.url = url
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
+        # /ready's own connections: a probe neither waits behind requests for one (a full pool
+        # is load, not an outage, and would make every replica unready at once) nor takes one
+        # from them.
+        self.probe_pool: asyncpg.Pool | None = None
         self.group_commit = GroupCommit(settings.group_commit_max_items, UNAVAILABLE)
 
     async def open(self) -> None:
+        self.pool = await self._create_pool(self.settings.db_pool_max)
+        self.probe_pool = await self._create_pool(PROBE_POOL_MAX)
+
+    async def _create_pool(self, max_size: int) -> asyncpg.Pool:
         # min_size=0: the service starts (and /health answers) even while the database is
         # down; connections are made on demand and re-made after an outage.
-        self.pool = await asyncpg.create_pool(
+        return await asyncpg.create_pool(
             self.url,
             min_size=0,
-            max_size=self.settings.db_pool_max,
+            max_size=max_size,
             timeout=self.settings.db_timeout_seconds,
             command_timeout=self.settings.db_timeout_seconds,
             statement_cache_size=self.settings.db_statement_cache_size,
@@ -88,8 +100,9 @@ class Database:
         conn.add_query_logger(observe_query)
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await asyncio.wait_for(self.pool.close(), timeout=5)
+        for pool in (self.pool, self.probe_pool):
+            if pool is not None:
+                await asyncio.wait_for(pool.close(), timeout=5)
 
     def in_use(self) -> tuple[int, int]:
         """(connections in use, pool maximum) for the saturation metric."""
@@ -98,14 +111,16 @@ class Database:
         return self.pool.get_size() - self.pool.get_idle_size(), self.pool.get_max_size()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        if self.pool is None:
+    async def connection(self, *, probe: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; `probe`: one of /ready's own (`probe_pool`)."""
+        pool = self.probe_pool if probe else self.pool
+        if pool is None:
             raise ServiceUnavailable("The database is not connected.")
         try:
             # asyncio.timeout, not the timeout argument (asyncio.wait_for): no extra task per
             # request; a cancelled acquire hands its connection back all the same.
             async with asyncio.timeout(self.settings.db_timeout_seconds):
-                conn = await self.pool.acquire()
+                conn = await pool.acquire()
         except UNAVAILABLE as exc:
             raise ServiceUnavailable("The database is unavailable; retry later.") from exc
         try:
@@ -119,13 +134,12 @@ class Database:
             discard(conn)  # see ABANDON; a healthy server only costs a reconnect
             raise
         finally:
-            await self._release(conn)
+            await self._release(pool, conn)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
-        assert self.pool is not None
+    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         try:
             async with asyncio.timeout(self.settings.db_timeout_seconds):
-                await self.pool.release(conn)  # shielded inside asyncpg: a timeout cannot lose it
+                await pool.release(conn)  # shielded inside asyncpg: a timeout cannot lose it
         except UNAVAILABLE:
             discard(conn)  # a cancelled release may already have handed it back
 

@@ -50,7 +50,8 @@ async def health(request: Request) -> dict[str, Any]:
 
 async def _database(db: Database, timeout: float) -> dict[str, str]:
     async def probe() -> tuple[str | None, str | None]:
-        async with db.connection() as conn:
+        # Its own pool: requests that fill theirs (load) do not make the replica unready.
+        async with db.connection(probe=True) as conn:
             version = await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
             if not newer(version, HEAD):
                 return version, None  # this code's head, behind it, or not numbered
