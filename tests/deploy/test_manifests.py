@@ -735,7 +735,8 @@ def test_compose_matches_the_compose_spec() -> None:
 
 def test_compose_services_and_ordering() -> None:
     services = _compose()["services"]
-    assert {"postgres", "redis", "migrate", "api", "prometheus", "alertmanager", "grafana"} <= set(services)
+    assert {"postgres", "redis", "migrate", "api", "prometheus", "alertmanager", "grafana",
+            "node-exporter"} <= set(services)
     assert services["postgres"]["image"].startswith("postgres:16")
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert services["redis"]["image"].startswith("redis:7")
@@ -759,6 +760,23 @@ def test_compose_services_and_ordering() -> None:
     assert int(api["stop_grace_period"].rstrip("s")) > SHUTDOWN_GRACE_SECONDS
 
 
+def test_compose_node_exporter_sees_the_hosts_filesystems() -> None:
+    """DiskFreeWarning / DiskFreeCritical read node_filesystem_*: node_exporter must report the
+    host's filesystems, not its container's (NodeExporterMissing fires on overlay and tmpfs
+    alone). As node_exporter's README runs it: the host's root read-only at the path given
+    as --path.rootfs, and the host's PID namespace (/proc/1/mounts is then the host's)."""
+    node = _compose()["services"]["node-exporter"]
+    assert node["image"].startswith("prom/node-exporter:v"), "pin a version"
+    rootfs = [arg.split("=", 1)[1] for arg in node["command"] if arg.startswith("--path.rootfs=")]
+    assert rootfs == ["/host"], node["command"]
+    assert node["pid"] == "host"
+    (mount,) = [v for v in node["volumes"] if v.split(":")[1] == rootfs[0]]
+    source, _, options = mount.split(":")
+    assert source == "/"
+    assert {"ro", "rslave"} <= set(options.split(",")), mount
+    assert "node-exporter" in _compose()["services"]["prometheus"]["depends_on"]
+
+
 def test_compose_secrets_come_from_the_environment() -> None:
     for name, service in _compose()["services"].items():
         environment = service.get("environment", {})
@@ -777,11 +795,15 @@ def test_compose_mounts_and_volumes_exist() -> None:
     compose = _compose()
     declared = set(compose.get("volumes", {}))
     mounted_files: dict[str, str] = {}
-    for service in compose["services"].values():
+    for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source, target = volume.split(":")[:2]
             if source.startswith("."):
                 mounted_files[target] = source
+            elif source.startswith("/"):
+                # a host path (node-exporter's view of the host): never writable from inside
+                options = volume.split(":")[2] if volume.count(":") >= 2 else ""
+                assert "ro" in options.split(","), f"{name}: host path {source} must be mounted read-only"
             else:
                 assert source in declared, f"named volume {source} is not declared"
     assert mounted_files["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
@@ -904,6 +926,21 @@ def test_prometheus_config_structure() -> None:
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "unifocus")
     assert job.get("metrics_path", "/metrics") == "/metrics"
     assert [t for sc in job["static_configs"] for t in sc["targets"]] == ["api:8000"]
+    # The sources of the alerts that do not read the API: node_exporter (DiskFree*,
+    # NodeExporterMissing), Prometheus and Alertmanager themselves (the unifocus-monitoring group).
+    targets_by_job = {
+        j["job_name"]: [t for sc in j.get("static_configs", []) for t in sc["targets"]]
+        for j in config["scrape_configs"]
+    }
+    assert targets_by_job["node"] == ["node-exporter:9100"]
+    assert targets_by_job["alertmanager"] == ["alertmanager:9093"]
+    assert targets_by_job["prometheus"] == ["localhost:9090"]
+    # every other target is a service of the compose stack
+    services = set(_compose()["services"])
+    for name, targets in targets_by_job.items():
+        for target in targets:
+            host = target.rsplit(":", 1)[0]
+            assert host == "localhost" or host in services, f"job {name}: {target} is no compose service"
 
 
 def test_prometheus_config_passes_promtool() -> None:

@@ -12,6 +12,8 @@ PROM_DIR = ROOT / "deploy" / "prometheus"
 ALERTS = PROM_DIR / "alerts.yml"
 # alerts.longrange.test.yml holds cases whose windows reach back a day or a week; it is
 # evaluated hourly because promtool evaluates every rule at every step up to eval_time.
+# alerts.drill.test.yml is evaluated every 15 s, as Prometheus does: the monthly drill's cases
+# (docs/runbooks/README.md) and others where a short event races a rule's `for:`.
 RULE_TESTS = sorted(PROM_DIR.glob("alerts*.test.yml"))
 ALERTMANAGER = ROOT / "deploy" / "alertmanager.yml"
 GRAFANA = ROOT / "deploy" / "grafana" / "unifocus.json"

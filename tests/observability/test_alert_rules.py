@@ -105,6 +105,12 @@ def test_amtool_check_config() -> None:
         (("alertname=SlowQueries", "severity=warning", "alertgroup=database-latency"), "team"),
         (("alertname=RedisUnavailable", "severity=warning", "alertgroup=rate-limit"), "team"),
         (("alertname=Watchdog", "severity=none", "alertgroup=meta"), "deadmansswitch"),
+        (("alertname=NodeExporterMissing", "severity=warning", "alertgroup=disk-monitoring"), "team"),
+        # critical, and copied to the team: the failing integration may be the pager's
+        (("alertname=AlertmanagerNotificationsFailing", "severity=critical", "alertgroup=alert-delivery",
+          "integration=webhook"), "team,pager"),
+        (("alertname=PrometheusRuleEvaluationFailures", "severity=critical", "alertgroup=rule-evaluation"), "pager"),
+        (("alertname=PrometheusConfigReloadFailed", "severity=warning", "alertgroup=prometheus-config"), "team"),
     ],
 )
 def test_alertmanager_routes(labels: tuple[str, ...], receiver: str) -> None:

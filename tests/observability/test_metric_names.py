@@ -18,11 +18,18 @@ pytestmark = pytest.mark.alerts
 # Metrics that come from outside the application, each with its source.
 EXTERNAL = {
     "up",  # synthesized by Prometheus for every scrape target
-    "node_filesystem_avail_bytes",  # node_exporter (disk free; the app cannot see the DB volume)
-    "node_filesystem_size_bytes",  # node_exporter
+    # node_exporter (disk free; the app cannot see the DB volume): DiskFree*, and
+    # NodeExporterMissing, the absent() guard on the same series
+    "node_filesystem_avail_bytes",
+    "node_filesystem_size_bytes",
     # kube-state-metrics: the CronJobs' Job pods are not scraped (BackupStale, AuditExportStale)
     "kube_cronjob_status_last_successful_time",
     "kube_cronjob_created",
+    # Monitoring of the monitoring (the unifocus-monitoring group): Alertmanager's and
+    # Prometheus's own metrics, scraped by the `alertmanager` and `prometheus` jobs
+    "alertmanager_notifications_failed_total",
+    "prometheus_rule_evaluation_failures_total",
+    "prometheus_config_last_reload_successful",
 }
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool"}
 SUFFIXES = ("_bucket", "_sum", "_count", "_created")
