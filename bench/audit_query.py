@@ -1,6 +1,6 @@
 """Benchmark: the audit log API's query on a large log (prints figures; not a test).
 
-    .venv/bin/python bench/audit_query.py [--rows 5000000] [--tenants 100] [--samples 200]
+    .venv/bin/python bench/audit_query.py [--rows 5000000] [--tenants 100] [--samples 2000]
 
 Creates a scratch database on DATABASE_URL's server (else an embedded PostgreSQL), migrates
 it, fills `--rows` audit entries spread over 90 days and `--tenants` tenants (the largest
@@ -11,10 +11,14 @@ the app role inside a READ ONLY tenant transaction, as the route does) for the l
 - first page (limit 50, no filter);
 - a filtered page (entity + action + from/to range);
 - a deep page (page 200, reached through the cursor);
-- an entity-only filter and a userId filter (extra: show whether the indexes cover them);
+- an entity-only, an action-only and a userId filter (extra: show whether the indexes cover
+  them);
 
 and, in the same run, a bare SQL baseline for the same page (no users join, no model
-conversion), with the ratio. Target: p99 < 50 ms. The database is dropped at the end.
+conversion), with the ratio. Targets: p99 < 50 ms (this project's), and the readiness gate's
+p99.9 < 500 ms for audit queries over 90 days (2000 samples per query by default, so p99.9 is
+the second-slowest). The figures are also written to bench/results/audit-query-<time>.json.
+The database is dropped at the end.
 
 The fill is set-based SQL as the owner with the chain trigger (audit_log_chain) disabled and
 the secondary indexes built after the load, for speed: seq/prev_hash/hash are FAKED
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -182,7 +187,7 @@ async def timed(conn: asyncpg.Connection, tenant: uuid.UUID, fn: Callable[[], Aw
     return out
 
 
-async def measure(url: str, tenant: uuid.UUID, samples: int) -> bool:
+async def measure(url: str, tenant: uuid.UUID, samples: int, results: dict[str, Any]) -> bool:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction(readonly=True):
@@ -200,20 +205,22 @@ async def measure(url: str, tenant: uuid.UUID, samples: int) -> bool:
                 until=now - timedelta(days=10)), 1),
             ("deep page 200 via cursor", none, 200),
             ("extra: entity only (Schedule)", service.AuditFilters(AuditEntity.Schedule), 1),
+            ("extra: action only (rejected)", service.AuditFilters(action=AuditAction.rejected), 1),
             ("extra: userId", service.AuditFilters(user_id=admin["id"]), 1),
         ]
         ok = True
-        print(f"\n{'query':<44} {'service p50':>12} {'p99':>8} {'bare SQL p50':>13} {'p99':>8} {'ratio':>6}")
+        print(f"\n{'query':<44} {'service p50':>12} {'p99':>8} {'p99.9':>8} {'bare SQL p50':>13} {'p99':>8} "
+              f"{'ratio':>6}")
         for name, filters, page_no in cases:
             cursor = None
             async with conn.transaction(readonly=True):
                 await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
                 for n in range(page_no - 1):
-                    cursor = (await service.list_page(conn, caller, PageParams(50, cursor), filters))["next_cursor"]
+                    cursor = (await service.list_page(conn, caller, PageParams.of(50, cursor), filters))["next_cursor"]
                     if cursor is None:
                         print(f"  ({name}: the log has only {n + 1} pages; use more --rows)")
                         break
-            page = PageParams(50, cursor)
+            page = PageParams.of(50, cursor)
             sql, args = service.build_query(tenant, filters, page.after, 50)
             bare = sql.replace(service.SELECT, "SELECT a.* FROM audit_log a ")
 
@@ -228,10 +235,14 @@ async def measure(url: str, tenant: uuid.UUID, samples: int) -> bool:
                 await timed(conn, tenant, via_sql, 1)
             svc = await timed(conn, tenant, via_service, samples)
             base = await timed(conn, tenant, via_sql, samples)
-            s50, s99, b50, b99 = pct(svc, .5), pct(svc, .99), pct(base, .5), pct(base, .99)
-            ok = ok and (s99 < 50 or name.startswith("extra"))
-            print(f"{name:<44} {s50:>9.2f} ms {s99:>5.2f} ms {b50:>10.2f} ms {b99:>5.2f} ms {s50 / b50:>5.1f}x",
-                  flush=True)
+            s50, s99, s999, b50, b99 = pct(svc, .5), pct(svc, .99), pct(svc, .999), pct(base, .5), pct(base, .99)
+            ok = ok and ((s99 < 50 and s999 < 500) or name.startswith("extra"))
+            print(f"{name:<44} {s50:>9.2f} ms {s99:>5.2f} ms {s999:>5.2f} ms {b50:>10.2f} ms {b99:>5.2f} ms "
+                  f"{s50 / b50:>5.1f}x", flush=True)
+            results["queries"][name] = {"service_ms": {"p50": round(s50, 3), "p99": round(s99, 3),
+                                                       "p99_9": round(s999, 3), "max": round(max(svc), 3)},
+                                        "bare_sql_ms": {"p50": round(b50, 3), "p99": round(b99, 3)},
+                                        "samples": samples}
         for name, filters, _ in cases[:2] + cases[3:]:
             sql, args = service.build_query(tenant, filters, None, 50)
             async with conn.transaction(readonly=True):
@@ -239,7 +250,8 @@ async def measure(url: str, tenant: uuid.UUID, samples: int) -> bool:
                 plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
             shown = [r[0] for r in plan if any(w in r[0] for w in ("Index", "Sort", "Execution Time"))]
             print(f"\nplan, {name}:\n  " + "\n  ".join(shown))
-        print(f"\ntarget p99 < 50 ms (first, filtered, deep): {'MET' if ok else 'MISSED'}")
+        print(f"\ntargets p99 < 50 ms and p99.9 < 500 ms (first, filtered, deep): {'MET' if ok else 'MISSED'}")
+        results["targets_met"] = ok
         return ok
     finally:
         await conn.close()
@@ -249,7 +261,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--tenants", type=int, default=100)
-    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--samples", type=int, default=2000)
     opts = parser.parse_args()
     server, embedded = server_url()
     name = f"unifocus_bench_{uuid.uuid4().hex[:8]}"
@@ -260,7 +272,12 @@ def main() -> None:
         settings = Settings(database_url=url)
         upgrade(url, settings)
         tenant = fill(url, opts.rows, opts.tenants)
-        asyncio.run(measure(app_url(settings, url), tenant, opts.samples))
+        results: dict[str, Any] = {"rows": opts.rows, "tenants": opts.tenants, "days": 90, "queries": {}}
+        asyncio.run(measure(app_url(settings, url), tenant, opts.samples, results))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = Path(__file__).resolve().parent / "results" / f"audit-query-{stamp}.json"
+        out.write_text(json.dumps({"timestamp": stamp, **results}, indent=2) + "\n")
+        print(f"written to {out.relative_to(Path(__file__).resolve().parent.parent)}")
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -71,14 +71,24 @@ class PageParams:
         cursor: str | None = Query(None, description="Opaque cursor from `nextCursor`.",
                                    json_schema_extra={"maxLength": MAX_CURSOR_LENGTH}),
     ) -> None:
-        self.limit = limit
-        self.cursor = cursor
-        self._after: tuple[datetime, UUID] | None = None
-        self._decoded = cursor is None
+        self._page(limit, cursor)
         if cursor is not None:
             setattr(request.state, _STATE, self)
             if getattr(request.state, _MAY_READ, False):
                 self.check()  # the read dependency ran first: the caller may read
+
+    def _page(self, limit: int, cursor: str | None) -> None:
+        self.limit = limit
+        self.cursor = cursor
+        self._after: tuple[datetime, UUID] | None = None
+        self._decoded = cursor is None
+
+    @classmethod
+    def of(cls, limit: int, cursor: str | None = None) -> PageParams:
+        """A page asked for by code rather than a request (a benchmark): decoded on use."""
+        page = cls.__new__(cls)
+        page._page(limit, cursor)
+        return page
 
     @property
     def after(self) -> tuple[datetime, UUID] | None:
