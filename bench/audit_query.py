@@ -17,7 +17,7 @@ the app role inside a READ ONLY tenant transaction, as the route does) for the l
 and, in the same run, a bare SQL baseline for the same page (no users join, no model
 conversion), with the ratio. Targets: p99 < 50 ms (this project's), and the readiness gate's
 p99.9 < 500 ms for audit queries over 90 days (2000 samples per query by default, so p99.9 is
-the second-slowest). The figures are also written to bench/results/audit-query-<time>.json.
+the third-slowest). The figures are also written to bench/results/audit-query-<time>.json.
 The database is dropped at the end.
 
 The fill is set-based SQL as the owner with the chain trigger (audit_log_chain) disabled and

@@ -100,9 +100,15 @@ class Database:
         conn.add_query_logger(observe_query)
 
     async def close(self) -> None:
+        """Close both pools; one that does not close within 5 s (a connection still held) is
+        terminated, so the other is closed all the same."""
         for pool in (self.pool, self.probe_pool):
-            if pool is not None:
+            if pool is None:
+                continue
+            try:
                 await asyncio.wait_for(pool.close(), timeout=5)
+            except TimeoutError:
+                pool.terminate()
 
     def in_use(self) -> tuple[int, int]:
         """(connections in use, pool maximum) for the saturation metric."""

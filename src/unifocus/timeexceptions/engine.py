@@ -273,7 +273,8 @@ def opened_before_needed(data: dict[str, Any], zone_start: datetime, zone_end: d
 
 async def opened_before(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
                         zone_start: datetime) -> dict[str, Any] | None:
-    """`OPENED_BEFORE` for the window of a zone, as `evaluate_context` reads it."""
+    """`OPENED_BEFORE` for the window of a zone, as `evaluate_context` reads it: before the
+    window's start (`context_args`), so never one of the window's own punches."""
     raw = await conn.fetchval(OPENED_BEFORE, tenant_id, employee_id, zone_start - READ_MARGIN)
     return orjson.loads(raw) if raw else None
 
