@@ -423,6 +423,8 @@ def main() -> None:
                     help="retry storm: every key sent --storm-copies times at once; 0 skips it")
     ap.add_argument("--storm-copies", type=int, default=4, help="copies of each key in the retry storm (>= 2)")
     ap.add_argument("--log-duration", type=int, default=15, help="fresh run with access logs on; 0 skips it")
+    ap.add_argument("--gates-duration", type=int, default=15,
+                    help="punch load during `unifocus gate verify --create`; 0 skips it")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
     ap.add_argument("--profile", action="store_true", help="py-spy both service workers during the fresh run")
@@ -463,6 +465,9 @@ def main() -> None:
     report(results)
     if not results["audit_after_load"]["intact"]:
         sys.exit("audit chains after the load: NOT intact: " + "; ".join(results["audit_after_load"]["bad"]))
+    gates = results["gates_under_load"]
+    if gates is not None and not gates["passed"]:
+        sys.exit(f"gates under load: NOT all passed: {gates['gates']} {gates['output_tail']}")
     storm = results["storm"]
     if storm is not None and not storm["exactly_once"]:
         sys.exit(f"retry storm: NOT exactly-once: {storm['keys_sent']} keys sent, {storm['punch_rows']} punch rows, "
@@ -585,6 +590,10 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         service.stop()
         started.remove(service)
 
+    gates: dict[str, Any] | None = None
+    if args.gates_duration > 0:
+        gates = gates_under_load(args, db, work, started, base_env)
+
     # The audit gate after the load: every entry the phases wrote (the service's, the
     # baseline's and pgbench's, all through the chain trigger) still hashes and links.
     print("audit chains after the load: unifocus audit verify ...", flush=True)
@@ -639,6 +648,9 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "audit_after_load": audit,
         "service_peak_rss_mb_per_worker": svc["peak_rss_mb"],
         "baseline_peak_rss_mb_per_worker": base["peak_rss_mb"],
+        # `unifocus gate verify --create` (the five gates, two new tenants) while wrk punches;
+        # passed false fails the run
+        "gates_under_load": gates,
         "service_with_access_log_writes_per_s": round(logged["writes_per_s"], 1) if logged else None,
         "service_with_access_log_latency_ms": {"p50": logged["p50_ms"], "p99": logged["p99_ms"]} if logged else None,
         "errors": {"service_non_2xx": fresh["non_2xx"], "baseline_non_2xx": base["non_2xx"],
@@ -648,6 +660,53 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "round_trip_statements": statements,
         "wall_seconds": round(time.time() - t_start, 1),
     }
+
+
+GATES_DAYS_AGO = 3000  # the gates phase's BENCH_DAY0: days 3000-3299 ago, beyond every other phase's
+GATE_ROW = re.compile(r"^(preflight|readiness|idempotency|tenancy|audit|alerts/monitoring)\s+(PASS|FAIL|SKIP)\b")
+
+
+def gates_under_load(args: argparse.Namespace, db: str, work: Path, started: list[Server],
+                     base_env: dict[str, str]) -> dict[str, Any]:
+    """The readiness gate's own check, `unifocus gate verify --create` (two new tenants, every
+    gate: readiness, idempotency, tenancy, audit, alerts/monitoring), run against the service
+    while wrk sends it punches at the usual 16 connections: the gates hold under load, not
+    only on a quiet server. Started a second into the load, which lasts `--gates-duration`."""
+    service, _ = start_service(work, db, "WARNING", started)
+    print(f"service: unifocus gate verify during a punch load, {args.gates_duration} s ...", flush=True)
+    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(work / "gate")}
+    for var in ("UNIFOCUS_APP_DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(var, None)
+    before = punch_count(db)
+    load: dict[str, Any] = {}
+    loader = threading.Thread(target=lambda: load.update(run_wrk(
+        service.base, {**base_env, "BENCH_PREFIX": f"gate{uuid.uuid4().hex[:6]}",
+                       "BENCH_DAY0": str(midnight_days_ago(GATES_DAYS_AGO))},
+        args.gates_duration, args.clients, work / "gates.json")))
+    loader.start()
+    time.sleep(1)
+    started_at = time.monotonic()
+    proc = subprocess.run([str(VENV_BIN / "unifocus"), "gate", "verify", service.base, "--create"],
+                          env=env, capture_output=True, text=True, check=False, timeout=300)
+    seconds = time.monotonic() - started_at
+    loader.join()
+    service.stop()
+    started.remove(service)
+    rows = {m.group(1): m.group(2) for m in map(GATE_ROW.match, proc.stdout.splitlines()) if m}
+    writes = punch_count(db) - before
+    return {"passed": proc.returncode == 0 and bool(rows) and set(rows.values()) == {"PASS"}, "gates": rows,
+            "seconds": round(seconds, 1), "within_load": seconds + 1 < args.gates_duration,
+            "punch_writes_per_s": round(writes / load["duration_s"], 1) if load.get("duration_s") else None,
+            "punch_p99_ms": load.get("p99_ms"), "output_tail": proc.stdout.splitlines()[-3:]}
+
+
+def gate_rows(g: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if g is None:
+        return []
+    verdicts = ", ".join(f"{name} {result}" for name, result in g["gates"].items()) or "no table"
+    return [("gate verify during a punch load", f"{'PASSED' if g['passed'] else 'FAILED'}: {verdicts}; {g['seconds']} s"
+             f"{'' if g['within_load'] else ' (outlasted the load)'}, {g['punch_writes_per_s']} punches/s, "
+             f"punch p99 {g['punch_p99_ms']} ms")]
 
 
 def storm_summary(storm: dict[str, Any] | None, copies: int) -> dict[str, Any] | None:
@@ -750,6 +809,7 @@ def report(r: dict[str, Any]) -> None:
         ("replay (same keys) responses/s", r["replay_per_s"]),
         ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
         *storm_rows(r["storm"]),
+        *gate_rows(r["gates_under_load"]),
         ("audit chains after the load (unifocus audit verify)",
          f"{r['audit_after_load']['entries']} entries on {r['audit_after_load']['chains']} chains, "
          + ("intact" if r["audit_after_load"]["intact"] else "TAMPERED: " + "; ".join(r["audit_after_load"]["bad"]))
