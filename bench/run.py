@@ -366,16 +366,19 @@ class Meters:
 
 # --- round trips of one punch ----------------------------------------------------------------
 
-async def count_round_trips(settings: Settings, token: str) -> list[str]:
-    """Drive two punches through the real app in-process, recording every statement the
-    asyncpg connection sends during the second (statements are cached by then: one call is
-    one round trip)."""
+async def count_round_trips(settings: Settings, token: str) -> dict[str, list[str]]:
+    """Drive punches through the real app in-process, recording every statement the asyncpg
+    connection sends for two of them (statements are cached by then: one call is one round
+    trip): `ordinary`, a clock_in of an employee who clocked in and out the day before (every
+    working day's punch), and `after_quiet_days`, an employee's first clock_in after two days
+    without one (the window then holds no clock_in or clock_out, and one more read looks for a
+    session left open before it: engine.opened_before_needed)."""
     import asyncpg
 
     from unifocus.app import create_app
 
-    seen: list[str] = []
-    recording = False
+    seen: dict[str, list[str]] = {"ordinary": [], "after_quiet_days": []}
+    recording: list[str] = []
     originals = {}
 
     def wrap(name: str) -> None:
@@ -384,7 +387,7 @@ async def count_round_trips(settings: Settings, token: str) -> list[str]:
 
         async def method(self: Any, query: str, *args: Any, **kw: Any) -> Any:
             if recording:
-                seen.append(" ".join(query.split())[:90])
+                seen[recording[0]].append(" ".join(query.split())[:90])
             return await original(self, query, *args, **kw)
 
         setattr(asyncpg.connection.Connection, name, method)
@@ -397,16 +400,23 @@ async def count_round_trips(settings: Settings, token: str) -> list[str]:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 day0 = midnight_days_ago(1200)
-                for i in range(2):
-                    if i == 1:
-                        recording = True
-                    ts = datetime.fromtimestamp(day0 - i * 86400 + 9 * 3600, UTC).isoformat()
-                    r = await client.post("/api/punches", json={"employeeId": str(emp_id(i)), "type": "clock_in",
+
+                async def punch(employee: int, kind: str, day: int, hour: int) -> None:
+                    ts = datetime.fromtimestamp(day0 + day * 86400 + hour * 3600, UTC).isoformat()
+                    r = await client.post("/api/punches", json={"employeeId": str(emp_id(employee)), "type": kind,
                                                                 "timestamp": ts},
                                           headers={"Authorization": f"Bearer {token}",
                                                    "Idempotency-Key": f"rt-{uuid.uuid4()}"})
                     if r.status_code != 201:
                         raise RuntimeError(f"round-trip punch failed: {r.status_code} {r.text}")
+
+                await punch(0, "clock_in", 0, 9)  # warms the pool and the statement caches
+                await punch(1, "clock_in", 0, 9)
+                await punch(1, "clock_out", 0, 17)
+                recording.append("ordinary")
+                await punch(1, "clock_in", 1, 9)
+                recording[0] = "after_quiet_days"
+                await punch(2, "clock_in", 1, 9)
     finally:
         for name, original in originals.items():
             setattr(asyncpg.connection.Connection, name, original)
@@ -656,8 +666,9 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "errors": {"service_non_2xx": fresh["non_2xx"], "baseline_non_2xx": base["non_2xx"],
                    "replay_non_2xx": replay["non_2xx"], "pgbench_failed": pgb["failed"] + pgs["failed"],
                    "service_socket_errors": fresh["errors_connect"] + fresh["errors_read"] + fresh["errors_timeout"]},
-        "round_trips_per_punch": len(statements),
-        "round_trip_statements": statements,
+        "round_trips_per_punch": len(statements["ordinary"]),
+        "round_trip_statements": statements["ordinary"],
+        "round_trips_first_punch_after_quiet_days": len(statements["after_quiet_days"]),
         "wall_seconds": round(time.time() - t_start, 1),
     }
 
@@ -821,6 +832,7 @@ def report(r: dict[str, Any]) -> None:
         ("peak RSS per baseline worker (MB)", ", ".join(map(str, r["baseline_peak_rss_mb_per_worker"]))),
         ("service with access logs (INFO) writes/s", f(r["service_with_access_log_writes_per_s"])),
         ("database round trips per punch write", r["round_trips_per_punch"]),
+        ("... the first clock_in after two days without one", r["round_trips_first_punch_after_quiet_days"]),
         ("errors", json.dumps(r["errors"])),
     ]
     width = max(len(k) for k, _ in rows)
