@@ -966,3 +966,24 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboard() -> None:
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
     grafana_mounts = _compose()["services"]["grafana"]["volumes"]
     assert any(v.split(":")[1].startswith(provider["options"]["path"] + "/") for v in grafana_mounts)
+
+
+def test_alert_receivers_are_real_integrations_keyed_by_mounted_files() -> None:
+    """Critical alerts page through PagerDuty and warnings reach the team's Slack, each keyed by
+    a file mounted from outside the repository: no key is in the config, the compose stack
+    mounts the directory read-only where the config reads it, and git ignores every key file
+    there (only its README is committed)."""
+    config = yaml.safe_load((ROOT / "deploy" / "alertmanager.yml").read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    [pager] = receivers["pager"]["pagerduty_configs"]
+    [team] = receivers["team"]["slack_configs"]
+    secrets = "/etc/alertmanager/secrets/"
+    assert pager["routing_key_file"].startswith(secrets) and "routing_key" not in pager and "service_key" not in pager
+    assert team["api_url_file"].startswith(secrets) and "api_url" not in team
+    mounts = _compose()["services"]["alertmanager"]["volumes"]
+    assert f"./deploy/alertmanager-secrets:{secrets.rstrip('/')}:ro" in mounts
+    for name in (Path(pager["routing_key_file"]).name, Path(team["api_url_file"]).name):
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"deploy/alertmanager-secrets/{name}"], cwd=ROOT,
+                                 check=False)
+        assert ignored.returncode == 0, f"deploy/alertmanager-secrets/{name} would be committed"
+        assert name in (ROOT / "deploy" / "alertmanager-secrets" / "README.md").read_text()
