@@ -125,6 +125,12 @@ async def test_batch_items_are_independent(
     assert count == 2
     too_many = await api.req("POST", "/api/punches/batch", tenant_a.manager, json={"punches": [items[0]] * 501})
     assert too_many.status_code == 422
+    # an item that is not even an object is rejected on its own; the others are stored
+    item = {**items[0], "clientPunchId": "c5", "timestamp": "2026-03-06T09:00:00-05:00"}
+    odd = await api.req("POST", "/api/punches/batch", tenant_a.manager,
+                        json={"punches": [None, 5, "x", [], item]})
+    assert odd.status_code == 200, odd.text
+    assert [x["status"] for x in odd.json()["results"]] == ["rejected"] * 4 + ["created"]
 
 
 async def test_sweep_raises_absence_and_missed_punch_once(api: Api, tenant_a: TenantFixture, app_client) -> None:

@@ -375,3 +375,25 @@ async def test_csv_export_shape_order_and_injection_guard(
         "0",
         "",
     )
+
+
+async def test_the_export_keeps_a_leavers_worked_days(api: Api, tenant_a: TenantFixture, owner_sql) -> None:
+    """An employee deactivated after working in the period stays in the payroll export with
+    those hours (a past period exports the same after someone leaves); one deactivated with no
+    work in it does not appear."""
+    leaver = await new_employee(api, tenant_a, first="Lee", last="Leaver")
+    idle = await new_employee(api, tenant_a, first="Ida", last="Idle")
+    insert_punches(owner_sql, tenant_a, leaver,
+                   [(IN, at(NY, "2026-07-06", "09:00")), (OUT, at(NY, "2026-07-06", "17:00"))])
+    export = "/api/timesheets/export?from=2026-07-06&to=2026-07-07"
+
+    def rows_of(text: str, employee: uuid.UUID) -> list[tuple[str, str]]:
+        return [(r["date"], r["worked_minutes"]) for r in parse_csv(text) if r["employee_id"] == str(employee)]
+
+    before = (await api.req("GET", export, tenant_a.manager)).text
+    assert rows_of(before, leaver) == [("2026-07-06", "480"), ("2026-07-07", "0")]
+    for who in (leaver, idle):
+        assert (await api.req("DELETE", f"/api/employees/{who}", tenant_a.manager)).status_code == 204
+    after = (await api.req("GET", export, tenant_a.manager)).text
+    assert rows_of(after, leaver) == rows_of(before, leaver)
+    assert rows_of(after, idle) == []

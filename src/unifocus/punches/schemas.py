@@ -70,7 +70,9 @@ class BatchItem(InputModel):
 
 
 class BatchRequest(InputModel):
-    punches: list[BatchItem | dict[str, Any]] = Field(
+    # Any JSON value per item: one that is not even an object (null, a number) is answered
+    # `rejected` by `batch` like any malformed item, and does not fail the batch.
+    punches: list[BatchItem | Any] = Field(
         max_length=MAX_BATCH,
         description=f"At most {MAX_BATCH} items shaped as `BatchItem`. Each is validated and stored on its "
         "own: a malformed item is answered `rejected` in its result, it does not fail the batch.",

@@ -19,7 +19,8 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "CSV (RFC 4180, UTF-8) with a header row: "
         + ",".join(csv_export.HEADER)
-        + ". One row per active employee per date; employees by last name, first name, id; "
+        + ". One row per employee per date: every active employee, and every employee deactivated "
+        "since who worked in the period; employees by last name, first name, id; "
         "dates ascending. `exception_types` is the day's distinct exception types, sorted, joined "
         "by `;`. Cells starting with `=`, `+`, `-` or `@` get a leading apostrophe.",
         "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -57,7 +58,8 @@ async def export_timesheets(
     to_date: date = Query(..., alias="to", description="Last local date, inclusive; at most 93 days."),
     r: ReadTx = Depends(reader(Role.manager)),
 ) -> Response:
-    """The tenant's timesheets as CSV (manager+): every active employee, every date of [from, to]."""
+    """The tenant's timesheets as CSV (manager+): every active employee (and every one deactivated
+    since who worked in the period), every date of [from, to]."""
     data = await service.export_days(r.conn, r.caller, from_date, to_date)
     body = csv_export.render(service.iter_rows(data))
     return Response(

@@ -58,9 +58,14 @@ _EMPLOYEE_SQL = (
     "FROM employees e JOIN tenants t ON t.tenant_id = e.tenant_id WHERE e.tenant_id = $1 AND e.id = $2"
 )
 _TENANT_SQL = "SELECT tenant_id, timezone, policy FROM tenants WHERE tenant_id = $1"
-_ACTIVE_EMPLOYEES_SQL = (
-    "SELECT tenant_id, id, external_id, last_name, first_name, timezone FROM employees "
-    "WHERE tenant_id = $1 AND active ORDER BY last_name, first_name, id"
+# The export's employees: the active ones, and those deactivated since who have live punches
+# in the period's read window ($2, $3; `export_days` keeps them only if they worked in it), so
+# a leaver's last days stay in payroll and a past period exports the same after they leave.
+_EXPORT_EMPLOYEES_SQL = (
+    "SELECT e.tenant_id, e.id, e.external_id, e.last_name, e.first_name, e.timezone, e.active FROM employees e "
+    "WHERE e.tenant_id = $1 AND (e.active OR EXISTS (SELECT 1 FROM punches p WHERE p.tenant_id = $1 "
+    "AND p.employee_id = e.id AND p.ts >= $2 AND p.ts < $3 AND NOT p.voided)) "
+    "ORDER BY e.last_name, e.first_name, e.id"
 )
 _SCHEDULES_SQL = (
     "SELECT s.tenant_id, s.employee_id, s.id AS schedule_id, s.start_date, s.end_date, "
@@ -315,15 +320,17 @@ class ExportEmployee:
 async def export_days(
     conn: asyncpg.Connection, caller: Caller, from_date: date, to_date: date
 ) -> list[tuple[ExportEmployee, list[DayResult]]]:
-    """Every active employee's days, employees by (last name, first name, id).
-    Five queries for the whole tenant, whatever its size; the figures are made in Python."""
+    """Every active employee's days, and those of employees deactivated since who worked in
+    the period; employees by (last name, first name, id). Five queries for the whole tenant,
+    whatever its size; the figures are made in Python."""
     check_range(from_date, to_date, MAX_EXPORT_DAYS)
     tenant = await conn.fetchrow(_TENANT_SQL, caller.tenant_id)
     if tenant is None:  # the caller was just loaded from this tenant: cannot happen
         raise NotFound("No such tenant.")
     guard(caller, tenant)
     policy, tenant_tz = policy_of(tenant["policy"]), tenant["timezone"]
-    employees = [guard(caller, r) for r in await conn.fetch(_ACTIVE_EMPLOYEES_SQL, caller.tenant_id)]
+    employees = [guard(caller, r) for r in await conn.fetch(
+        _EXPORT_EMPLOYEES_SQL, caller.tenant_id, *punch_window(from_date, to_date, policy))]
     spans, punches, exceptions = await _load_facts(conn, caller, None, from_date, to_date, policy)
     out: list[tuple[ExportEmployee, list[DayResult]]] = []
     for e in employees:
@@ -331,7 +338,9 @@ async def export_days(
         facts = EmployeeFacts(zone(e["timezone"] or tenant_tz), spans.get(eid, []),
                               punches.get(eid, []), exceptions.get(eid, []))
         who = ExportEmployee(eid, e["external_id"], e["last_name"], e["first_name"])
-        out.append((who, compute_days(facts, policy, from_date, to_date)))
+        days = compute_days(facts, policy, from_date, to_date)
+        if e["active"] or any(d.totals.worked_minutes for d in days):
+            out.append((who, days))
     return out
 
 
