@@ -685,9 +685,7 @@ def gates_under_load(args: argparse.Namespace, db: str, work: Path, started: lis
     only on a quiet server. Started a second into the load, which lasts `--gates-duration`."""
     service, _ = start_service(work, db, "WARNING", started)
     print(f"service: unifocus gate verify during a punch load, {args.gates_duration} s ...", flush=True)
-    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(work / "gate")}
-    for var in ("UNIFOCUS_APP_DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(var, None)
+    env = unifocus_env(db, work / "gate")
     before = punch_count(db)
     load: dict[str, Any] = {}
     loader = threading.Thread(target=lambda: load.update(run_wrk(
@@ -741,17 +739,24 @@ def storm_summary(storm: dict[str, Any] | None, copies: int) -> dict[str, Any] |
     }
 
 
+def unifocus_env(db: str, data: Path) -> dict[str, str]:
+    """The environment of a `unifocus` command on the bench database: its owner URL, the
+    bench's token secret, a data directory of its own, and none of the caller's app URL,
+    metrics directory or Redis."""
+    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(data)}
+    for var in ("UNIFOCUS_APP_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL"):
+        env.pop(var, None)
+    return env
+
+
 def start_service(work: Path, db: str, log_level: str, started: list[Server],
                   extra_env: dict[str, str] | None = None) -> tuple[Server, dict[str, Any]]:
     """`unifocus serve --workers 2` on `db` as the bench runs it (`extra_env`: bench/ab.py's
     variants), ready when this returns."""
     port = free_port()
-    data = work / f"serve-{log_level.lower()}"
-    env = {**os.environ, "DATABASE_URL": db, "UNIFOCUS_JWT_SECRET": SECRET, "UNIFOCUS_DATA_DIR": str(data),
-           "UNIFOCUS_SCHEDULER_ENABLED": "false", "UNIFOCUS_RATE_LIMIT_ENABLED": "false",
-           "UNIFOCUS_LOG_LEVEL": log_level, "UNIFOCUS_AUDIT_CHAINS": str(CHAINS), **(extra_env or {})}
-    for var in ("UNIFOCUS_APP_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL"):
-        env.pop(var, None)
+    env = {**unifocus_env(db, work / f"serve-{log_level.lower()}"), "UNIFOCUS_SCHEDULER_ENABLED": "false",
+           "UNIFOCUS_RATE_LIMIT_ENABLED": "false", "UNIFOCUS_LOG_LEVEL": log_level,
+           "UNIFOCUS_AUDIT_CHAINS": str(CHAINS), **(extra_env or {})}
     service = Server(f"service-{log_level.lower()}", [str(VENV_BIN / "unifocus"), "serve", "--workers", "2",
                                                       "--port", str(port)], env, ROOT, work, port)
     started.append(service)

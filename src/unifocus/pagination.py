@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -71,32 +72,23 @@ class PageParams:
         cursor: str | None = Query(None, description="Opaque cursor from `nextCursor`.",
                                    json_schema_extra={"maxLength": MAX_CURSOR_LENGTH}),
     ) -> None:
-        self._page(limit, cursor)
+        self.limit, self.cursor = limit, cursor
         if cursor is not None:
             setattr(request.state, _STATE, self)
             if getattr(request.state, _MAY_READ, False):
                 self.check()  # the read dependency ran first: the caller may read
 
-    def _page(self, limit: int, cursor: str | None) -> None:
-        self.limit = limit
-        self.cursor = cursor
-        self._after: tuple[datetime, UUID] | None = None
-        self._decoded = cursor is None
-
     @classmethod
     def of(cls, limit: int, cursor: str | None = None) -> PageParams:
         """A page asked for by code rather than a request (a benchmark): decoded on use."""
         page = cls.__new__(cls)
-        page._page(limit, cursor)
+        page.limit, page.cursor = limit, cursor
         return page
 
-    @property
+    @functools.cached_property
     def after(self) -> tuple[datetime, UUID] | None:
         """The cursor's (timestamp, id), None on the first page; 400 if malformed."""
-        if not self._decoded:
-            self._after = decode_cursor(self.cursor)
-            self._decoded = True
-        return self._after
+        return decode_cursor(self.cursor)
 
     def check(self) -> None:
         """400 if the cursor is malformed."""

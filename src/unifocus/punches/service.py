@@ -151,13 +151,11 @@ async def record_prefetched(tx: WriteTx, body: PunchCreate, source: PunchSource)
         raise NotFound("employeeId names no employee of this tenant.")
     punch_id = uuid4()
     new = PunchFact(punch_id, body.type.value, ts)
-    if engine.opened_before_needed(data, ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE, new):
-        # The first clock_in after two days without a punch: it may reveal a session left open
-        # before the read window. One more read, rarely (an extra round trip, no fall-back).
-        data["opened_before"] = await engine.opened_before(tx.conn, tx.caller.tenant_id, body.employee_id,
-                                                           ts - engine.PUNCH_ZONE)
-    ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, ts - engine.PUNCH_ZONE,
-                                 ts + engine.PUNCH_ZONE, extra=new)
+    zone = (ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE)
+    # The first clock_in after two quiet days may reveal a session left open before the read
+    # window: one more read then (it sets the tenant itself, so no transaction is needed).
+    await engine.add_opened_before(tx.conn, data, tx.caller.tenant_id, body.employee_id, *zone, new)
+    ev = engine.evaluate_context(data, tx.caller.tenant_id, body.employee_id, *zone, extra=new)
     if tx.optimistic:
         if ev.later_in_zone(new):
             # A stored punch of the zone after this one (this one arrived out of order) may

@@ -157,9 +157,12 @@ class Evaluation:
             (o.shift_id, o.shift_date): o for o in self.occurrences}
         self._punch_ts = {p.id: p.timestamp for p in self.punches}
 
+    def within(self, ts: datetime | None) -> bool:
+        return ts is not None and self.zone_start <= ts < self.zone_end
+
     def occurrence_in_zone(self, shift_id: UUID | None, shift_date: date | None) -> bool:
         occ = self._occurrence_by_key.get((shift_id, shift_date))
-        return occ is not None and self.zone_start <= occ.start < self.zone_end
+        return occ is not None and self.within(occ.start)
 
     @functools.cached_property
     def stale(self) -> list[Any]:
@@ -179,11 +182,11 @@ class Evaluation:
                 in_zone = (self.occurrence_in_zone(row["shift_id"], row["shift_date"])
                            or self._gone_occurrence_in_zone(row["shift_id"], row["shift_date"]))
             else:
-                # its punch in the zone, or (`in_zone`'s `revealed_by`) the clock_in it names
+                # its punch in the zone, or (`in_zone`'s `revealed_by`) the clock_in it names;
+                # only when its punch was read: else its session is not known here
                 ts = self._punch_ts.get(row["punch_id"])
                 revealed = row["details"].get("nextClockIn") if isinstance(row["details"], dict) else None
-                in_zone = ts is not None and any(self.zone_start <= t < self.zone_end for t in (
-                    ts, _instant(revealed) if revealed else None) if t is not None)
+                in_zone = ts is not None and (self.within(ts) or self.within(_instant(revealed) if revealed else None))
             if in_zone:
                 out.append(row)
         return out
@@ -205,7 +208,7 @@ class Evaluation:
         void, moved them into or out of a session. Compared here in Python, from the facts
         already read: nothing in the usual, in-order case (a punch's attribution depends only on
         the punches before it). In time order, then by id."""
-        zone = {str(p.id): p for p in self.punches if self.zone_start <= p.timestamp < self.zone_end}
+        zone = {str(p.id): p for p in self.punches if self.within(p.timestamp)}
         out = []
         for pid, shift_id, day in self.stored_attributions:
             p = zone.get(pid)  # only the zone's rows are parsed: the window reads twice as many
@@ -229,9 +232,7 @@ class Evaluation:
             return self.occurrence_in_zone(finding.shift_id, finding.shift_date)
         # A punch's finding, or one a punch of the zone revealed (a clock_in that abandoned a
         # session with no shift, however long before it opened: `opened_before`).
-        return any(self.zone_start <= ts < self.zone_end
-                   for ts in (self._punch_ts.get(p) for p in (finding.punch_id, finding.revealed_by) if p)
-                   if ts is not None)
+        return any(self.within(self._punch_ts.get(p)) for p in (finding.punch_id, finding.revealed_by) if p)
 
 
 def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, datetime, date, date, date, date]:
@@ -244,8 +245,8 @@ def context_args(zone_start: datetime, zone_end: datetime) -> tuple[datetime, da
             zone_start.date() - timedelta(days=2), zone_end.date() + timedelta(days=1))
 
 
-# The employee's last live punch before `$3` when it is a clock_in that matched no shift, with
-# its own exceptions; null otherwise (migration 0018).
+# The employee's last live clock_in or clock_out before `$3` when it is a clock_in that matched
+# no shift, with its own exceptions; null otherwise (migration 0018).
 OPENED_BEFORE = "SELECT unifocus_opened_before($1, $2, $3)"
 
 
@@ -261,22 +262,31 @@ def opened_before_needed(data: dict[str, Any], zone_start: datetime, zone_end: d
     opened before it, and only when it is a clock_in in the zone. With `extra` (a punch being
     recorded), only when that punch is it: a stored one raised its finding at its own write.
     So not when the employee clocked in or out in the two days before a punch."""
-    ends = [(_instant(ts), kind) for _, kind, ts in data["punches"] if kind in _SESSION_ENDS]
-    if extra is not None and extra.type in _SESSION_ENDS:
-        ends.append((extra.timestamp, extra.type))
-    # (At one instant a clock_out comes first, as the pairing orders them.)
-    first = min(ends, key=lambda e: (e[0], e[1] == "clock_in"), default=None)
-    if first is None or first[1] != "clock_in" or not zone_start <= first[0] < zone_end:
-        return False
-    return extra is None or first[0] == extra.timestamp
+    # The window's instants are the database's text in one zone (the pool pins UTC) and one
+    # format, so text order is time order: only the first is parsed (this runs on every punch).
+    stored = min(((ts, kind == "clock_in") for _, kind, ts in data["punches"] if kind in _SESSION_ENDS),
+                 default=None)
+    first = (_instant(stored[0]), stored[1]) if stored else None
+    if extra is not None:
+        if extra.type not in _SESSION_ENDS:
+            return False
+        # (At one instant a clock_out comes first, as the pairing orders them.)
+        mine = (extra.timestamp, extra.type == "clock_in")
+        if first is not None and first <= mine:
+            return False  # a stored one comes first
+        first = mine
+    return first is not None and first[1] and zone_start <= first[0] < zone_end
 
 
-async def opened_before(conn: asyncpg.Connection, tenant_id: UUID, employee_id: UUID,
-                        zone_start: datetime) -> dict[str, Any] | None:
-    """`OPENED_BEFORE` for the window of a zone, as `evaluate_context` reads it: before the
-    window's start (`context_args`), so never one of the window's own punches."""
-    raw = await conn.fetchval(OPENED_BEFORE, tenant_id, employee_id, zone_start - READ_MARGIN)
-    return orjson.loads(raw) if raw else None
+async def add_opened_before(conn: asyncpg.Connection, data: dict[str, Any], tenant_id: UUID, employee_id: UUID,
+                            zone_start: datetime, zone_end: datetime, extra: PunchFact | None = None,
+                            force: bool = False) -> None:
+    """Put the clock_in left open before the window into a window read (`data`), for
+    `evaluate_context`, when `opened_before_needed` (or `force`): one more round trip, rarely.
+    Read before the window's start (`context_args`), so never one of the window's own punches."""
+    if force or opened_before_needed(data, zone_start, zone_end, extra):
+        raw = await conn.fetchval(OPENED_BEFORE, tenant_id, employee_id, zone_start - READ_MARGIN)
+        data["opened_before"] = orjson.loads(raw) if raw else None
 
 
 async def evaluate_zone(
@@ -291,8 +301,7 @@ async def evaluate_zone(
     if raw is None:
         raise NotFound("employeeId names no employee of this tenant.")
     data = orjson.loads(raw)
-    if read_opened_before or opened_before_needed(data, zone_start, zone_end, extra):
-        data["opened_before"] = await opened_before(conn, tenant_id, employee_id, zone_start)
+    await add_opened_before(conn, data, tenant_id, employee_id, zone_start, zone_end, extra, read_opened_before)
     return evaluate_context(data, tenant_id, employee_id, zone_start, zone_end, now, extra)
 
 
@@ -306,7 +315,7 @@ def evaluate_context(
     ctx = EmployeeContext(tenant_id, employee_id, zone(data["timezone"]), policy)
     db_now = _instant(data["now"])
     punches = [PunchFact(UUID(pid), kind, _instant(ts)) for pid, kind, ts in data["punches"]]
-    opened = data.get("opened_before")  # see `opened_before`
+    opened = data.get("opened_before")  # see `add_opened_before`
     if opened:
         pid, kind, ts = opened["punch"]
         punches.insert(0, PunchFact(UUID(pid), kind, _instant(ts)))

@@ -47,7 +47,7 @@ async def _employees_to_sweep(db: Database, tenant: UUID, since: datetime, until
 # this one) of active employees received since the tenant's last pass (less MARK_MARGIN), or
 # within the look-back ($2) if that is later.
 LATE_QUERY = (
-    "SELECT DISTINCT p.employee_id, (p.ts AT TIME ZONE 'UTC')::date AS day FROM punches p "
+    "SELECT DISTINCT p.employee_id, (p.ts AT TIME ZONE 'UTC')::date AS day, now() AS read_at FROM punches p "
     "JOIN employees e ON e.tenant_id = p.tenant_id AND e.id = p.employee_id AND e.active "
     "WHERE p.tenant_id = $1 AND p.received_at - p.ts > interval '1 day' AND NOT p.voided "
     "AND p.received_at >= greatest($2, (SELECT t.late_swept_until - $3::interval FROM tenants t "
@@ -83,17 +83,17 @@ def _zone(run: list[date]) -> tuple[datetime, datetime]:
 
 
 async def late_windows(db: Database, tenant: UUID, now: datetime
-                       ) -> tuple[dict[UUID, list[tuple[datetime, datetime]]], datetime]:
+                       ) -> tuple[dict[UUID, list[tuple[datetime, datetime]]], datetime | None]:
     """Each employee's zones of late punches received since the tenant's last pass, and the
     mark for this pass once it is done (`mark_late_swept`): the database's clock when it
-    read, which `received_at` is stamped by."""
+    read, which `received_at` is stamped by; None when there were none (nothing to mark: the
+    next pass reads from the same mark, at most `LOOKBACK` back)."""
     async with db.tenant_tx(tenant, readonly=True) as conn:
         rows = await conn.fetch(LATE_QUERY, tenant, now - LOOKBACK, MARK_MARGIN)
-        read_at = await conn.fetchval("SELECT now()")
     days: dict[UUID, list[date]] = {}
     for r in rows:
         days.setdefault(r["employee_id"], []).append(r["day"])
-    return {employee: windows(found) for employee, found in days.items()}, read_at
+    return {employee: windows(found) for employee, found in days.items()}, rows[0]["read_at"] if rows else None
 
 
 async def mark_late_swept(db: Database, tenant: UUID, read_at: datetime) -> None:
@@ -133,7 +133,8 @@ async def sweep_tenant(db: Database, tenant: UUID, now: datetime, chains: int = 
             end = min(end, now - LOOKBACK)  # the look-back above has just evaluated the rest
             if start < end:
                 raised += await sweep_employee(db, tenant, employee_id, now, chains, (start, end))
-    await mark_late_swept(db, tenant, read_at)
+    if read_at is not None:
+        await mark_late_swept(db, tenant, read_at)
     return raised
 
 

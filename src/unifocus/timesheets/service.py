@@ -58,14 +58,12 @@ _EMPLOYEE_SQL = (
     "FROM employees e JOIN tenants t ON t.tenant_id = e.tenant_id WHERE e.tenant_id = $1 AND e.id = $2"
 )
 _TENANT_SQL = "SELECT tenant_id, timezone, policy FROM tenants WHERE tenant_id = $1"
-# The export's employees: the active ones, and those deactivated since who have live punches
-# in the period's read window ($2, $3; `export_days` keeps them only if they worked in it), so
-# a leaver's last days stay in payroll and a past period exports the same after they leave.
+# The export's employees: the active ones, and those deactivated since among $2, the ones with
+# live punches read for the period (`export_days` keeps them only if they worked in it), so a
+# leaver's last days stay in payroll and a past period exports the same after they leave.
 _EXPORT_EMPLOYEES_SQL = (
-    "SELECT e.tenant_id, e.id, e.external_id, e.last_name, e.first_name, e.timezone, e.active FROM employees e "
-    "WHERE e.tenant_id = $1 AND (e.active OR EXISTS (SELECT 1 FROM punches p WHERE p.tenant_id = $1 "
-    "AND p.employee_id = e.id AND p.ts >= $2 AND p.ts < $3 AND NOT p.voided)) "
-    "ORDER BY e.last_name, e.first_name, e.id"
+    "SELECT tenant_id, id, external_id, last_name, first_name, timezone, active FROM employees "
+    "WHERE tenant_id = $1 AND (active OR id = ANY($2::uuid[])) ORDER BY last_name, first_name, id"
 )
 _SCHEDULES_SQL = (
     "SELECT s.tenant_id, s.employee_id, s.id AS schedule_id, s.start_date, s.end_date, "
@@ -329,9 +327,8 @@ async def export_days(
         raise NotFound("No such tenant.")
     guard(caller, tenant)
     policy, tenant_tz = policy_of(tenant["policy"]), tenant["timezone"]
-    employees = [guard(caller, r) for r in await conn.fetch(
-        _EXPORT_EMPLOYEES_SQL, caller.tenant_id, *punch_window(from_date, to_date, policy))]
     spans, punches, exceptions = await _load_facts(conn, caller, None, from_date, to_date, policy)
+    employees = [guard(caller, r) for r in await conn.fetch(_EXPORT_EMPLOYEES_SQL, caller.tenant_id, list(punches))]
     out: list[tuple[ExportEmployee, list[DayResult]]] = []
     for e in employees:
         eid = e["id"]
