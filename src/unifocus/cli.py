@@ -146,13 +146,30 @@ def serve(
 
 @main_app.command()
 def demo(
-    host: str = typer.Option(None), port: int = typer.Option(None), workers: int = typer.Option(None)
+    host: str = typer.Option(None), port: int = typer.Option(None), workers: int = typer.Option(None),
+    seed_only: bool = typer.Option(
+        False, "--seed-only",
+        help="Seed the two demo tenants into the configured database (DATABASE_URL, else the embedded one) "
+             "and exit without starting a server: a staging environment's test tenants. Migrates first, "
+             "unless UNIFOCUS_MIGRATE_ON_START=false: then a schema that is not migrated is refused (exit 1). "
+             "Re-runs add nothing. Prints each tenant's name and id, whether this run seeded it, and the "
+             "24-hour admin, manager and employee tokens that `demo` prints too."),
 ) -> None:
-    """`serve` plus two demo tenants (created once, reused on later starts); prints tokens."""
+    """`serve` plus two demo tenants (created once, reused on later starts); prints tokens.
+
+    With --seed-only, the tenants alone: no server (deploy/overlays/staging runs it as a Job)."""
     from unifocus.demo import seed_demo
 
     settings = get_settings()
+    if settings.jwks_url:
+        # Refused before a server is started or a schema migrated (seed_demo refuses it too, but
+        # only after both): the demo signs its own HS256 tokens, which an OIDC verifier refuses.
+        typer.echo("demo: the demo mints its own HS256 tokens; unset UNIFOCUS_JWKS_URL", err=True)
+        raise typer.Exit(2)
     url = owner_url(settings)
+    if seed_only:
+        _demo_seed_only(settings, url)
+        return
     _migrate(settings, url)
     _prepare_env(settings, url, workers or settings.workers)
     summary = asyncio.run(seed_demo(get_settings(), url))
@@ -164,6 +181,26 @@ def demo(
         typer.echo(f"  try: curl -s -H 'Authorization: Bearer {tenant['tokens']['admin']}' {base}/api/me")
     typer.echo("")
     _run_server(host, port, workers)
+
+
+def _demo_seed_only(settings: Settings, url: str) -> None:
+    from unifocus.demo import seed_demo
+    from unifocus.demo.seed_only import report, schema_problem
+
+    try:
+        if settings.migrate_on_start:
+            _migrate(settings, url)  # as `demo` and `serve` do
+        elif (problem := schema_problem(url)) is not None:
+            # Not our migration to run (a Job in staging runs it): say what to wait for. Exit 1,
+            # a failed check, which the seed Job retries until the migration Job is done.
+            typer.echo(f"demo --seed-only: the schema is not ready ({problem}); UNIFOCUS_MIGRATE_ON_START=false "
+                       "leaves it to `unifocus migrate`", err=True)
+            raise typer.Exit(1)
+        summary = asyncio.run(seed_demo(settings, url))
+    finally:
+        _stop_embedded()
+    for line in report(summary):
+        typer.echo(line)
 
 
 @tenants_app.command("create")
@@ -352,6 +389,8 @@ def main() -> None:
         # the one place commands' failures are turned into that line.
         # (SQLAlchemy wraps the driver's error in `orig`; its own text adds the SQL and a link.)
         detail = getattr(exc, "detail", None) or str(getattr(exc, "orig", None) or exc).strip() or "failed"
+        # libpq's text puts its hint on a second line ("Is the server running ..."): one line.
+        detail = " ".join(detail.split())
         typer.echo(f"unifocus: {type(exc).__name__}: {detail}", err=True)
         sys.exit(1)
 
@@ -363,11 +402,13 @@ def _failures() -> tuple[type[BaseException], ...]:
 
     from unifocus.db.migrate import SchemaNotServed
     from unifocus.db.pool import UNAVAILABLE
+    from unifocus.demo.seed import DemoSeedError
     from unifocus.errors import ServiceUnavailable
 
-    # ServiceUnavailable: the pool's answer when it cannot reach the database.
-    return (*UNAVAILABLE, ServiceUnavailable, SchemaNotServed, asyncpg.PostgresError, psycopg.Error,
-            OperationalError)
+    # ServiceUnavailable: the pool's answer when it cannot reach the database. DemoSeedError:
+    # a seeding request the API refused (`demo`, `demo --seed-only`).
+    return (*UNAVAILABLE, ServiceUnavailable, SchemaNotServed, DemoSeedError, asyncpg.PostgresError,
+            psycopg.Error, OperationalError)
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -1,5 +1,6 @@
-"""Static checks of the deployment artefacts: Dockerfile, docker-compose.yml, deploy/k8s,
-deploy/prometheus/prometheus.yml and the Grafana provisioning.
+"""Static checks of the deployment artefacts: Dockerfile, docker-compose.yml, deploy/k8s and its
+staging overlay (deploy/overlays/staging), deploy/prometheus/prometheus.yml and the Grafana
+provisioning.
 
 Nothing here needs a container engine or a cluster. Schemas come from packages that ship them
 (kubernetes-validate: Kubernetes OpenAPI-derived JSON schemas; check-jsonschema: the compose
@@ -33,6 +34,7 @@ from croniter import croniter
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+STAGING = ROOT / "deploy" / "overlays" / "staging"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -180,20 +182,25 @@ def _render_kustomization() -> list[dict[str, Any]]:
     assert set(kustomization) <= {"apiVersion", "kind", "namespace", "resources", "images"}, (
         "the kustomization uses a feature this rendering does not model: extend it"
     )
-    tags = {i["name"]: i["newTag"] for i in kustomization.get("images", [])}
     docs = []
     for name in kustomization["resources"]:
         for doc in _docs(K8S / name):
             if doc["kind"] != "Namespace":
                 doc["metadata"]["namespace"] = kustomization["namespace"]
-            spec = doc.get("spec", {})
-            pod = (spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {})
-            for container in pod.get("spec", {}).get("containers", []):
-                image = container["image"].split(":")[0]
-                if image in tags:
-                    container["image"] = f"{image}:{tags[image]}"
+            _pin_images(doc, kustomization)
             docs.append(doc)
     return docs
+
+
+def _pin_images(doc: dict[str, Any], kustomization: dict[str, Any]) -> None:
+    """A kustomization's `images` (newTag) applied to the containers of a workload."""
+    tags = {i["name"]: i["newTag"] for i in kustomization.get("images", [])}
+    spec = doc.get("spec", {})
+    pod = (spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {})
+    for container in pod.get("spec", {}).get("containers", []):
+        image = container["image"].split(":")[0]
+        if image in tags:
+            container["image"] = f"{image}:{tags[image]}"
 
 
 def test_kustomize_build_renders_valid_resources() -> None:
@@ -715,6 +722,145 @@ def test_audit_export_cronjob_exports_each_missing_previous_utc_day_once(tmp_pat
     done, volume, calls = _run_script(AUDIT_EXPORT_CRONJOB, tmp_path)
     assert done.returncode == 0
     assert [_cli_args(argv)[1]["out"] for argv in calls] == [str(missing)]
+
+
+# --------------------------------------------------------------------------------------------
+# Kubernetes: the staging overlay and its seed Job
+# --------------------------------------------------------------------------------------------
+
+STAGING_NAMESPACE = "unifocus-staging"
+SEED_JOB = "unifocus-staging-seed"
+MIGRATE_JOB = "unifocus-migrate"
+
+
+def _staging_kustomization() -> dict[str, Any]:
+    return dict(yaml.safe_load((STAGING / "kustomization.yaml").read_text(encoding="utf-8")))
+
+
+def _render_staging() -> list[dict[str, Any]]:
+    """What `kubectl kustomize deploy/overlays/staging` renders: deploy/k8s as rendered above,
+    plus the overlay's own files, everything moved to the overlay's namespace (the Namespace
+    object renamed to it, as kustomize does) and its image tag applied (it uses nothing else)."""
+    kustomization = _staging_kustomization()
+    assert set(kustomization) <= {"apiVersion", "kind", "namespace", "resources", "images"}, (
+        "the staging kustomization uses a feature this rendering does not model: extend it"
+    )
+    bases = [r for r in kustomization["resources"] if (STAGING / r).is_dir()]
+    assert [(STAGING / r).resolve() for r in bases] == [K8S], "deploy/k8s is the one base"
+    docs = _render_kustomization()
+    for name in kustomization["resources"]:
+        if name not in bases:
+            docs += _docs(STAGING / name)
+    for doc in docs:
+        if doc["kind"] == "Namespace":
+            doc["metadata"]["name"] = kustomization["namespace"]
+        else:
+            doc["metadata"]["namespace"] = kustomization["namespace"]
+        _pin_images(doc, kustomization)
+    return docs
+
+
+def _staged(kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in _render_staging() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected exactly one {kind} {name} in the staging overlay, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_staging_overlay_renders_the_base_plus_the_seed_job(version: str) -> None:
+    docs = _render_staging()
+    assert _staging_kustomization()["namespace"] == STAGING_NAMESPACE
+    kubectl = shutil.which("kubectl")
+    if kubectl is not None:  # where kubectl is installed, its own rendering must agree
+        built = _run([kubectl, "kustomize", str(STAGING)])
+        assert built.returncode == 0, built.stderr
+        rendered = [d for d in yaml.safe_load_all(built.stdout) if d]
+        key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+        assert sorted(rendered, key=key) == sorted(docs, key=key)
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    # The base as it is, moved to the staging namespace, and one Job more: the base is not
+    # patched, so what the base's tests prove holds for staging too.
+    base = {(d["kind"], d["metadata"]["name"]): d for d in _render_kustomization()}
+    staged = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert len(staged) == len(docs), "no object twice"
+    assert set(staged) - {("Namespace", STAGING_NAMESPACE)} == (
+        set(base) - {("Namespace", "unifocus")}) | {("Job", SEED_JOB)}
+    for (kind, name), doc in base.items():
+        if kind == "Namespace":
+            assert staged[(kind, STAGING_NAMESPACE)]["metadata"]["labels"] == doc["metadata"]["labels"]
+        else:
+            assert staged[(kind, name)] == {**doc, "metadata": {**doc["metadata"], "namespace": STAGING_NAMESPACE}}
+    assert not any(d["kind"] == "Secret" for d in docs), "kustomize output must not carry a Secret"
+
+
+def test_staging_seed_job_runs_the_seed_with_the_migration_jobs_image_wiring_and_security() -> None:
+    seed, migrate = _staged("Job", SEED_JOB), _staged("Job", MIGRATE_JOB)
+    seed_pod, migrate_pod = _pod_spec(seed), _pod_spec(migrate)
+    (container,) = seed_pod["containers"]
+    (migrate_container,) = migrate_pod["containers"]
+    api = _staged("Deployment", "unifocus-api")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == migrate_container["image"] == api["image"]
+    assert container["image"].split(":")[0] == "unifocus"
+    # The seed command, as the real command tree parses it.
+    path, params = _cli_args(container["args"])
+    assert container["args"] == ["demo", "--seed-only"] and "command" not in container
+    assert path == ["demo"] and params["seed_only"] is True
+    # The migration Job's securityContext, volumes, resources and pull policy.
+    for key in ("securityContext", "automountServiceAccountToken", "restartPolicy", "volumes"):
+        assert seed_pod[key] == migrate_pod[key], key
+    for key in ("securityContext", "resources", "volumeMounts", "envFrom", "imagePullPolicy"):
+        assert container[key] == migrate_container[key], key
+    assert seed_pod["restartPolicy"] == "Never" and seed_pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Its secret wiring: the migration Job's (the owner's URL, the runtime role's password), the
+    # JWT secret the staging API verifies its printed tokens with, and nothing else.
+    env = {e["name"]: e for e in container["env"]}
+    for entry in migrate_container["env"]:
+        assert env[entry["name"]] == entry, entry["name"]
+    assert set(env) - {e["name"] for e in migrate_container["env"]} == {
+        "UNIFOCUS_JWT_SECRET", "UNIFOCUS_MIGRATE_ON_START"}
+    assert env["UNIFOCUS_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": SECRET_NAME, "key": "UNIFOCUS_JWT_SECRET", "optional": True}
+    example = _resource("Secret", SECRET_NAME)["stringData"]
+    for name, entry in env.items():
+        if "value" in entry:
+            assert not SECRET_ENV.search(name) and not CREDENTIAL_URL.search(str(entry["value"])), name
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == SECRET_NAME and ref["key"] in example, name
+    # Its own pods: never behind the API's Service, PDB or HPA.
+    labels = seed["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == seed["metadata"]["labels"]["app.kubernetes.io/component"] == "seed"
+    assert not _deployment()["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_staging_seed_job_waits_for_the_migration_job_and_is_re_runnable() -> None:
+    seed, migrate = _staged("Job", SEED_JOB)["spec"], _staged("Job", MIGRATE_JOB)["spec"]
+    (container,) = _pod_spec(_staged("Job", SEED_JOB))["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    # It never migrates (two migrations at once would race): it refuses an unmigrated schema
+    # with exit 1 (tests/demo/test_seed_only.py), set here whatever the ConfigMap says.
+    assert env["UNIFOCUS_MIGRATE_ON_START"] == {"name": "UNIFOCUS_MIGRATE_ON_START", "value": "false"}
+    # ... and the Job retries. Kubernetes waits 10 s, doubling, at most 6 min, before each
+    # retry: together longer than the migration Job may run, and all inside the seed's deadline.
+    waits = sum(min(10 * 2**n, 360) for n in range(seed["backoffLimit"]))
+    assert waits > migrate["activeDeadlineSeconds"]
+    assert seed["activeDeadlineSeconds"] > waits + (seed["backoffLimit"] + 1) * 60
+    # A configuration error (exit 2: an OIDC deployment, a bad setting) is not retried.
+    (rule,) = seed["podFailurePolicy"]["rules"]
+    assert rule == {"action": "FailJob",
+                    "onExitCodes": {"containerName": container["name"], "operator": "In", "values": [2]}}
+    # Finished Jobs go as the migration Job's do; the file says why running it again is safe.
+    assert seed["ttlSecondsAfterFinished"] == migrate["ttlSecondsAfterFinished"]
+    comments = (STAGING / "seed-job.yaml").read_text(encoding="utf-8")
+    assert "RE-RUNNABLE" in comments and f"delete job {SEED_JOB}" in comments
+
+
+def test_docs_point_at_the_staging_overlay() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "kubectl apply -k deploy/overlays/staging" in readme and "unifocus demo --seed-only" in readme
+    assert "deploy/overlays/staging" in (ROOT / "docs" / "runbooks" / "README.md").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------

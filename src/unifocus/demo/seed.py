@@ -193,7 +193,7 @@ async def _in_process_api(settings: Settings) -> AsyncIterator[tuple[Any, httpx.
             logger.setLevel(level)
 
 
-def _summary(settings: Settings, state: TenantState) -> dict[str, Any]:
+def _summary(settings: Settings, state: TenantState, seeded: bool) -> dict[str, Any]:
     spec, tenant_id = state.spec, state.tenant_id
     assert tenant_id is not None and state.admin_id is not None
 
@@ -205,6 +205,7 @@ def _summary(settings: Settings, state: TenantState) -> dict[str, Any]:
         "name": spec.name,
         "timezone": spec.timezone,
         "tenantId": str(tenant_id),
+        "seeded": seeded,
         "tokens": {
             "admin": token(state.admin_id),
             "manager": token(state.users[state.email(scenario.MANAGER_EMAIL)]),
@@ -215,7 +216,8 @@ def _summary(settings: Settings, state: TenantState) -> dict[str, Any]:
 
 async def seed_demo(settings: Settings, owner_url: str) -> list[dict[str, Any]]:
     """Create the demo tenants once (later calls find them and only re-mint tokens); returns
-    per tenant {name, timezone, tenantId, tokens: {admin, manager, employee}}."""
+    per tenant {name, timezone, tenantId, seeded, tokens: {admin, manager, employee}}, where
+    `seeded` says whether this call wrote any of the tenant's data (false: found complete)."""
     if settings.jwks_url:
         raise DemoSeedError("the demo mints its own HS256 tokens: unset UNIFOCUS_JWKS_URL")
     if settings.database_url is None and settings.app_database_url is None:
@@ -233,6 +235,6 @@ async def seed_demo(settings: Settings, owner_url: str) -> list[dict[str, Any]]:
                 days = [await _day1(owner, state) for state in todo]
                 await asyncio.gather(*(_seed_tenant(client, app, settings, state, day1)
                                        for state, day1 in zip(todo, days, strict=True)))
-        return [_summary(settings, s) for s in states]
+        return [_summary(settings, s, any(s is t for t in todo)) for s in states]
     finally:
         await owner.close()  # also releases the advisory lock
