@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 # tools: promtool, amtool, redis-server, pgbouncer (scripts/install-tools.sh installs them when missing)
-.PHONY: install constraints tools run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench clean
+.PHONY: install constraints tools run test lint typecheck unit test-tenants test-idempotency test-audit test-health test-alerts fuzz bench bench-alerts clean
 
 # Every package at the version constraints.txt pins: a fresh machine, CI and the image run
 # what the tests ran.
@@ -62,6 +62,13 @@ fuzz: install
 bench: install
 	@scripts/install-tools.sh bench
 	$(PY) bench/run.py
+
+## the alert rules of deploy/prometheus/alerts.yml in a real Prometheus against the service under the
+## punch load: false positives and each threshold's headroom (bench/README.md; the `prometheus` package
+## that install-tools.sh installs for promtool is the server too)
+bench-alerts: install
+	@scripts/install-tools.sh bench
+	$(PY) bench/alert_calibration.py
 
 clean:
 	rm -rf $(VENV) .unifocus .mypy_cache .ruff_cache
