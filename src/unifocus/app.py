@@ -21,7 +21,7 @@ from unifocus.jobs.registry import build_scheduler
 from unifocus.lifecycle import install_drain_handler
 from unifocus.limits.middleware import RequestLimitsMiddleware
 from unifocus.observability.logging import configure_logging
-from unifocus.observability.middleware import ObservabilityMiddleware
+from unifocus.observability.middleware import ObservabilityMiddleware, declare_error_series
 from unifocus.observability.process import worker_metrics
 from unifocus.openapi import add_bearer_security
 from unifocus.punches import fast_route
@@ -96,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Each worker: the error-rate/availability rules' 5xx series exist at 0 from the start.
+        declare_error_series(app.routes)
         await app.state.db.open()
         install_drain_handler(app, settings.shutdown_drain_seconds)
         scheduler = build_scheduler(app.state.db, settings) if settings.scheduler_enabled else None

@@ -342,7 +342,9 @@ def update_process_metrics() -> None:
 def _declare_known_series() -> None:
     """Create every known label set up front, at zero: a series that exists from the start
     makes rate() and ratio alerts work from the first scrape, and in multiprocess mode a
-    labelled series never touched would otherwise be missing from /metrics."""
+    labelled series never touched would otherwise be missing from /metrics. The 5xx series of
+    HTTP_REQUESTS depend on the app's routes: each worker creates them when it starts
+    (observability.middleware.declare_error_series)."""
     for result in AUTH_RESULTS:
         AUTH_ATTEMPTS.labels(result=result)
     for outcome in IDEMPOTENCY_OUTCOMES:

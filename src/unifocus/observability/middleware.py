@@ -7,9 +7,11 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import structlog
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unifocus.observability.metrics import (
@@ -22,6 +24,12 @@ from unifocus.observability.metrics import (
 # /metrics is not counted: scrapes would dominate the traffic and skew the latency figures.
 EXCLUDED_PATHS = frozenset({"/metrics"})
 UNMATCHED = "unmatched"
+# The probe routes, which the error-rate and availability rules leave out of both sides of
+# their ratios (`route!~"/health|/ready"` in deploy/prometheus/alerts.yml).
+PROBE_ROUTES = frozenset({"/health", "/ready"})
+# The status class those rules count as errors (`status_class="5xx"`): every 5xx code, 500
+# and 503 alike, is this one label value.
+ERROR_CLASS = "5xx"
 
 
 def route_template(scope: Scope) -> str:
@@ -29,6 +37,38 @@ def route_template(scope: Scope) -> str:
     per route, and no ids in label values. Requests that matched no route are `unmatched`."""
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
+
+
+def api_operations(routes: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(route template, method) of every operation of the app's routers, with the template
+    exactly as route_template() labels a request the route answers: the APIRoute object's
+    own `path`, which is what FastAPI puts in scope["route"] (nested included routers are
+    walked: FastAPI keeps them as `_IncludedRouter` entries with an `original_router`)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods or ()):
+                yield route.path, method
+            continue
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_operations(included.routes)
+
+
+def declare_error_series(routes: Iterable[Any]) -> int:
+    """Create `unifocus_http_requests_total{status_class="5xx"}` at 0 for every operation the
+    error-rate and availability SLO rules count (each route template of the app's routers x
+    each method that route has; not the probes, not /metrics, not `unmatched`). Called by
+    each worker when it starts, so a healthy service exposes the rules' error input as 0
+    rather than no series at all, and Prometheus's rate()/increase() count the first 5xx after
+    a restart (a series first seen at 1 has no earlier sample to count it from). In
+    multiprocess mode creating the child writes it, at 0, to this worker's file, so /metrics
+    shows it whichever worker serves the scrape. A 0 adds nothing to the ratios' denominators.
+    Returns how many series were declared (one per operation: bounded by the router)."""
+    operations = sorted({op for op in api_operations(routes)
+                         if op[0] not in PROBE_ROUTES and op[0] not in EXCLUDED_PATHS})
+    for route, method in operations:
+        _series(HTTP_REQUESTS, route, method, ERROR_CLASS)
+    return len(operations)
 
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
