@@ -4,14 +4,17 @@ withdrawn all the same."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
+import pytest
 
 from tests.conftest import Api, TenantFixture
 from unifocus.db.pool import Database
-from unifocus.timeexceptions.sweep import late_windows, sweep_tenant, windows
+from unifocus.timeexceptions import sweep
+from unifocus.timeexceptions.sweep import late_pages, sweep_tenant, windows
 
 NY = ZoneInfo("America/New_York")
 
@@ -92,11 +95,48 @@ async def test_the_sweep_raises_what_a_late_upload_left_open(
         "SELECT t.late_swept_until, p.received_at FROM tenants t JOIN punches p ON p.tenant_id = t.tenant_id "
         "WHERE t.tenant_id = %s AND p.id = %s", (tenant_a.id, late["id"])).fetchone()
     assert mark > received
-    assert (await late_windows(db, tenant_a.id, now))[0] != {}  # within the margin: read again
+    assert [page async for page in late_pages(db, tenant_a.id, now)] != []  # within the margin: read again
     owner_sql.execute("UPDATE tenants SET late_swept_until = late_swept_until + interval '11 minutes' "
                       "WHERE tenant_id = %s", (tenant_a.id,))
-    assert (await late_windows(db, tenant_a.id, now))[0] == {}  # a pass later: not read again
+    assert [page async for page in late_pages(db, tenant_a.id, now)] == []  # a pass later: not read again
 
+
+
+async def test_the_late_pass_reads_an_upload_a_page_of_employees_at_a_time(
+    api: Api, tenant_a: TenantFixture, app_client: tuple, owner_sql: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock's upload for many employees is read a page of employees at a time (a worker's
+    memory stays bounded): with pages of one employee, each of three employees' late sessions
+    left open is still raised once, and the pass is marked as done."""
+    monkeypatch.setattr(sweep, "LATE_PAGE", 1)
+    now = datetime.now(UTC)
+    late_day = now.astimezone(NY).date() - timedelta(days=8)
+    employees = [tenant_a.employee_id]
+    for n in range(2):
+        r = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": "Late", "lastName": str(n)})
+        assert r.status_code == 201, r.text
+        employees.append(UUID(r.json()["id"]))
+    for employee in employees:
+        r = await api.req("POST", "/api/schedules", tenant_a.manager, json={
+            "employeeId": str(employee), "startDate": late_day.isoformat(), "endDate": late_day.isoformat(),
+            "shifts": [{"dayOfWeek": late_day.isoweekday(), "startTime": "09:00", "endTime": "17:00"}]})
+        assert r.status_code == 201, r.text
+        r = await api.req("POST", "/api/punches", tenant_a.manager, json={
+            "employeeId": str(employee), "type": "clock_in",
+            "timestamp": datetime.combine(late_day, time(9), NY).isoformat()})
+        assert r.status_code == 201 and r.json()["exceptions"] == [], r.text
+
+    pages = [late async for _, late in sweep.late_pages(app_client[0].state.db, tenant_a.id, now)]
+    assert [list(late) for late in pages] == [[e] for e in sorted(employees)]
+    assert await sweep_tenant(app_client[0].state.db, tenant_a.id, now) == 3
+    raised = owner_sql.execute(
+        "SELECT employee_id FROM exceptions WHERE tenant_id = %s AND type = 'missed_punch' AND status = 'pending' "
+        "AND shift_date = %s ORDER BY employee_id", (tenant_a.id, late_day)).fetchall()
+    assert [e for (e,) in raised] == sorted(employees)
+    (mark,) = owner_sql.execute("SELECT late_swept_until FROM tenants WHERE tenant_id = %s",
+                                (tenant_a.id,)).fetchone()
+    assert mark is not None and mark > now - timedelta(minutes=1)
 
 def test_late_days_are_evaluated_in_bounded_zones() -> None:
     """Runs of days merge into one zone (a punch's 24 h either side), split every 7 days, so
@@ -159,3 +199,24 @@ async def test_an_evaluation_withdraws_exceptions_of_an_occurrence_that_is_gone(
     await punch(api, tenant_a, "clock_out", monday, "17:00")
     got = (await api.req("GET", f"/api/exceptions/{late['id']}", tenant_a.manager)).json()
     assert got["status"] == "withdrawn" and got["note"] == "cause removed"
+
+
+async def test_a_failing_late_pass_does_not_hold_back_another_tenants_deadlines(
+    api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, app_client: tuple,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep evaluates every tenant's last days before any tenant's late punches: a late
+    pass that is long (a year's upload) or fails leaves another tenant's absence of yesterday
+    raised all the same. (Tenants are swept in id order: the later of the two is the one that
+    a failure of the earlier one's late pass would have held back.)"""
+    later = max(tenant_a, tenant_b, key=lambda t: t.id)
+    yesterday = datetime.now(UTC).astimezone(ZoneInfo(later.timezone)).date() - timedelta(days=1)
+    await daily_schedule(api, later, yesterday, yesterday)
+
+    async def failing_late(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
+        raise RuntimeError(f"tenant {tenant}'s late pass failed")
+
+    monkeypatch.setattr(sweep, "sweep_late", failing_late)
+    with pytest.raises(RuntimeError):
+        await sweep.sweep(app_client[0].state.db)
+    assert await exceptions(api, later) == [("absence", "pending", yesterday.isoformat(), "")]

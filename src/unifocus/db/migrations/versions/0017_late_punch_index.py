@@ -9,7 +9,7 @@ the ones its punch decides. A punch that arrives days after its time (an offline
 upload, a manager's correction) can leave such an exception due in a range the sweep never
 looks at: a lone clock_in uploaded a week late was never flagged as left open. The sweep now
 also re-evaluates, with the time-based rules, the days of every employee's late punches
-received since its last pass (`sweep.late_windows`).
+received since its last pass (`sweep.late_pages`).
 
 A punch is late when its instant is more than a day before it was received: the sweep's own
 range then no longer holds every occurrence it can touch. The index is partial, so a clock's
