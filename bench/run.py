@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--duration 20] [--replay-duration 20] [--storm-duration 10]
                                   [--storm-copies 4] [--log-duration 15] [--clients 16]
-                                  [--employees 1000] [--profile]
+                                  [--probe-windows 2] [--probe-window 8] [--employees 1000] [--profile]
 
 1. PostgreSQL: DATABASE_URL's server (owner URL), else an embedded one in a temp dir. A
    dedicated database `unifocus_bench_<hex>` is created, migrated (unifocus.db.migrate.upgrade)
@@ -18,6 +18,8 @@
    600-token bucket per user would throttle one user's load to 10 req/s after a minute; log
    level WARNING: no access lines), loaded by the same wrk script with unique keys, while a
    probe sends GET /health at 20 req/s; then the same keys again (replay); then, with
+   `--probe-windows` > 0, short punch windows alternated without and with those probes (do
+   health checks interfere with traffic?); then, with
    `--storm-duration` > 0, a retry storm (every key sent `--storm-copies` times at once by
    different connections: statuses, and exactly-once checked in the database); then, with
    `--log-duration` > 0, a fresh run with access logs on (UNIFOCUS_LOG_LEVEL=INFO).
@@ -71,6 +73,7 @@ CHAINS = 8
 HISTORY = 30  # decided exceptions per employee seeded before the runs (see seed)
 SPAN_DAYS = 300  # days each HTTP phase may punch (punch.lua): 600 punches per employee, ~20x a 20 s run
 STORM_DAYS_AGO = 1400  # the retry storm's BENCH_DAY0: days 1400-1699 ago, between the round trips' and the baseline's
+PROBE_DAYS_AGO = 3400  # the probe windows' BENCH_DAY0s: 3400, 3700, ... days ago, beyond the gates phase's
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -435,6 +438,9 @@ def main() -> None:
     ap.add_argument("--log-duration", type=int, default=15, help="fresh run with access logs on; 0 skips it")
     ap.add_argument("--gates-duration", type=int, default=15,
                     help="punch load during `unifocus gate verify --create`; 0 skips it")
+    ap.add_argument("--probe-windows", type=int, default=2,
+                    help="pairs of punch windows without and with the health probes; 0 skips them")
+    ap.add_argument("--probe-window", type=int, default=8, help="seconds of each such window")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
     ap.add_argument("--profile", action="store_true", help="py-spy both service workers during the fresh run")
@@ -570,6 +576,10 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     replay["new_writes"] = punch_count(db) - before  # keys in flight when the fresh run stopped
     svc["peak_rss_mb"] = service.peak_rss_mb()  # before the storm: the figure of the runs before it
 
+    interference: dict[str, Any] | None = None
+    if args.probe_windows > 0:
+        interference = probe_interference(args, db, work, service, base_env)
+
     storm: dict[str, Any] | None = None
     if args.storm_duration > 0:
         print(f"service: retry storm, each key {args.storm_copies} times at once, {args.storm_duration} s ...",
@@ -653,6 +663,9 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         # retry storm: every key sent `copies` times at once; exactly_once false fails the run
         "storm": storm_summary(storm, args.storm_copies),
         "health_during_load_ms": fresh["health"],
+        # punch windows alternated with and without those probes (the gate: health checks do not
+        # interfere with traffic)
+        "probe_interference": interference,
         "ready_during_load_ms": fresh["ready"],
         # `unifocus audit verify` of the bench tenant after every phase; intact false fails the run
         "audit_after_load": audit,
@@ -671,6 +684,52 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
         "round_trips_first_punch_after_quiet_days": len(statements["after_quiet_days"]),
         "wall_seconds": round(time.time() - t_start, 1),
     }
+
+
+def probe_interference(args: argparse.Namespace, db: str, work: Path, service: Server,
+                       base_env: dict[str, str]) -> dict[str, Any]:
+    """Punch windows with and without the health probes, alternated on the warm service.
+
+    The gate asks that health checks not interfere with traffic. The probes here are the fresh
+    run's (/health at 20/s, /ready at 5/s: several hundred times what a kubelet and a load
+    balancer send at one probe per 30 s). Windows go without, with, with, without, ... (ABBA)
+    so that a drift of the machine's speed during the phase falls on both sides alike.
+    """
+    print(f"service: punch windows with and without probes, {2 * args.probe_windows} x {args.probe_window} s ...",
+          flush=True)
+    sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    order = [("without", "with")[(i + i // 2) % 2] for i in range(2 * args.probe_windows)]
+    for i, side in enumerate(order):
+        probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)] if side == "with" else []
+        for probe in probes:
+            probe.start()
+        before = punch_count(db)
+        run = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"prb{i}{uuid.uuid4().hex[:6]}",
+                                     "BENCH_DAY0": str(midnight_days_ago(PROBE_DAYS_AGO + SPAN_DAYS * i))},
+                      args.probe_window, args.clients, work / f"probe{i}.json")
+        for probe in probes:
+            probe.stopping.set()
+            probe.join()
+        sides[side].append({"writes_per_s": round((punch_count(db) - before) / run["duration_s"], 1),
+                            "p99_ms": run["p99_ms"], "non_2xx": run["non_2xx"],
+                            "probe_failures": sum(p.failures for p in probes)})
+
+    def mean(side: str, key: str) -> float:
+        return round(sum(w[key] for w in sides[side]) / len(sides[side]), 1)
+
+    return {"windows": len(order), "window_s": args.probe_window, "order": order, **sides,
+            "writes_per_s": {"with": mean("with", "writes_per_s"), "without": mean("without", "writes_per_s")},
+            "p99_ms": {"with": mean("with", "p99_ms"), "without": mean("without", "p99_ms")},
+            "with_vs_without": round(mean("with", "writes_per_s") / mean("without", "writes_per_s"), 3)}
+
+
+def interference_rows(pi: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if pi is None:
+        return []
+    w, p = pi["writes_per_s"], pi["p99_ms"]
+    return [("punch writes/s with / without probes (alternated windows)",
+             f"{w['with']} / {w['without']} = {pi['with_vs_without']} ({pi['windows']} x {pi['window_s']} s)"),
+            ("... p99 with / without probes (ms)", f"{p['with']} / {p['without']}")]
 
 
 GATES_DAYS_AGO = 3000  # the gates phase's BENCH_DAY0: days 3000-3299 ago, beyond every other phase's
@@ -825,6 +884,7 @@ def report(r: dict[str, Any]) -> None:
         ("replay (same keys) responses/s", r["replay_per_s"]),
         ("replay latency p50 / p99 (ms)", f"{r['replay_latency_ms']['p50']:.1f} / {r['replay_latency_ms']['p99']:.1f}"),
         *storm_rows(r["storm"]),
+        *interference_rows(r["probe_interference"]),
         *gate_rows(r["gates_under_load"]),
         ("audit chains after the load (unifocus audit verify)",
          f"{r['audit_after_load']['entries']} entries on {r['audit_after_load']['chains']} chains, "
