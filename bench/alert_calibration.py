@@ -57,7 +57,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -66,7 +65,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import yaml
 
 from run import (
@@ -75,6 +73,7 @@ from run import (
     HealthProbe,
     Server,
     analyze,
+    bench_database,
     code_version,
     free_port,
     midnight_days_ago,
@@ -85,7 +84,6 @@ from run import (
 )
 from unifocus.auth.tokens import mint_token
 from unifocus.db.migrate import upgrade
-from unifocus.db.urls import with_database
 from unifocus.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -485,29 +483,8 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install wrk prometheus)")
 
-    work = Path(tempfile.mkdtemp(prefix="unifocus-alerts-"))
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from unifocus.db.embedded import start_embedded
-
-        server_url, embedded = start_embedded(work)
-    name = f"unifocus_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = with_database(server_url, name)
-    started: list[Server] = []
-    try:
+    with bench_database("unifocus-alerts-", args.keep_db) as (db, work, started):
         results = calibrate(args, db, work, started)
-    finally:
-        for s in reversed(started):
-            s.stop()
-        if not args.keep_db:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if embedded is not None:
-            embedded.cleanup()
-        shutil.rmtree(work, ignore_errors=True)
     report(results)
     problems = results["verdict"]["problems"]
     if problems:

@@ -49,6 +49,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -428,6 +430,36 @@ async def count_round_trips(settings: Settings, token: str) -> dict[str, list[st
 
 # --- the run ---------------------------------------------------------------------------------
 
+@contextmanager
+def bench_database(prefix: str, keep: bool) -> Iterator[tuple[str, Path, list[Server]]]:
+    """A dedicated `unifocus_bench_<hex>` database on DATABASE_URL's server (else on an embedded
+    one), a work directory named `prefix...`, and the list of servers a run starts in them. At
+    the end, those servers are stopped (last started first), the database dropped (unless
+    `keep`), the embedded server stopped and the directory removed."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        from unifocus.db.embedded import start_embedded
+
+        server_url, embedded = start_embedded(work)
+    name = f"unifocus_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    started: list[Server] = []
+    try:
+        yield with_database(server_url, name), work, started
+    finally:
+        for s in reversed(started):
+            s.stop()
+        if not keep:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if embedded is not None:
+            embedded.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=20, help="seconds of pgbench and of each fresh HTTP run")
@@ -455,29 +487,8 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install wrk postgresql-client)")
 
-    work = Path(tempfile.mkdtemp(prefix="unifocus-bench-"))
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from unifocus.db.embedded import start_embedded
-
-        server_url, embedded = start_embedded(work)
-    name = f"unifocus_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = with_database(server_url, name)
-    started: list[Server] = []
-    try:
+    with bench_database("unifocus-bench-", args.keep_db) as (db, work, started):
         results = bench(args, db, work, started)
-    finally:
-        for s in started:
-            s.stop()
-        if not args.keep_db:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if embedded is not None:
-            embedded.cleanup()
-        shutil.rmtree(work, ignore_errors=True)
     report(results)
     if not results["audit_after_load"]["intact"]:
         sys.exit("audit chains after the load: NOT intact: " + "; ".join(results["audit_after_load"]["bad"]))
