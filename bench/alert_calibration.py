@@ -59,6 +59,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,39 +137,30 @@ def _skip_string(expr: str, i: int) -> int:
     return i + 1
 
 
-def _top_level(expr: str) -> list[int]:
-    """Indices of the characters outside every (), {}, [] and string."""
-    out, depth, i = [], 0, 0
-    while i < len(expr):
-        c = expr[i]
-        if c in "\"'`":
-            i = _skip_string(expr, i)
-            continue
-        if c in OPEN:
-            depth += 1
-        elif c in CLOSE:
-            depth -= 1
-        elif depth == 0:
-            out.append(i)
-        i += 1
-    return out
-
-
-def _matching(expr: str, i: int) -> int:
-    """Index of the bracket closing the one at `i`."""
+def _depths(expr: str, i: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) of every character from `i` that is not in
+    a string; a closing bracket reports the depth it returns to."""
     depth = 0
     while i < len(expr):
         c = expr[i]
         if c in "\"'`":
             i = _skip_string(expr, i)
             continue
-        if c in OPEN:
-            depth += 1
-        elif c in CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i
+        depth += (c in OPEN) - (c in CLOSE)
+        yield i, c, depth
         i += 1
+
+
+def _top_level(expr: str) -> list[int]:
+    """Indices of the characters outside every (), {}, [] and string."""
+    return [i for i, c, depth in _depths(expr) if depth == 0 and c not in CLOSE]
+
+
+def _matching(expr: str, i: int) -> int:
+    """Index of the bracket closing the one at `i`."""
+    for k, c, depth in _depths(expr, i):
+        if depth == 0 and c in CLOSE:
+            return k
     raise ValueError(f"unbalanced: {expr!r}")
 
 
