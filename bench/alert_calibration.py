@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import math
 import operator
 import os
@@ -82,6 +81,7 @@ from run import (
     run_wrk,
     seed,
     start_service,
+    write_result,
 )
 from unifocus.auth.tokens import mint_token
 from unifocus.db.migrate import upgrade
@@ -881,11 +881,7 @@ def report(r: dict[str, Any]) -> None:
           f"(alert, evaluation) pairs) {vd['false_positive_alerts'] or ''}; "
           f"{vd['not_exercised_alerts']} not exercised here. Gate (< 5%): "
           f"{'met' if vd['gate_below_5_percent'] else 'NOT met'}")
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"alerts-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(r, indent=2) + "\n")
-    print(f"\nwritten to {path.relative_to(ROOT)}")
+    write_result("alerts", r)
 
 
 if __name__ == "__main__":

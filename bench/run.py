@@ -915,9 +915,14 @@ def report(r: dict[str, Any]) -> None:
     print()
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    write_result("punch", r)
+
+
+def write_result(kind: str, r: dict[str, Any]) -> None:
+    """The run's figures as bench/results/<kind>-<UTC stamp>.json."""
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"punch-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path = out_dir / f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(r, indent=2) + "\n")
     print(f"\nwritten to {path.relative_to(ROOT)}")
 

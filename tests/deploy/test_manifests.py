@@ -203,15 +203,20 @@ def _pin_images(doc: dict[str, Any], kustomization: dict[str, Any]) -> None:
             container["image"] = f"{image}:{tags[image]}"
 
 
-def test_kustomize_build_renders_valid_resources() -> None:
-    docs = _render_kustomization()
+def _kubectl_agrees(directory: Path, docs: list[dict[str, Any]]) -> None:
+    """Where kubectl is installed, its own rendering of `directory` must be `docs`."""
     kubectl = shutil.which("kubectl")
-    if kubectl is not None:  # where kubectl is installed, its own rendering must agree
-        built = _run([kubectl, "kustomize", str(K8S)])
+    if kubectl is not None:
+        built = _run([kubectl, "kustomize", str(directory)])
         assert built.returncode == 0, built.stderr
         rendered = [d for d in yaml.safe_load_all(built.stdout) if d]
         key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
         assert sorted(rendered, key=key) == sorted(docs, key=key)
+
+
+def test_kustomize_build_renders_valid_resources() -> None:
+    docs = _render_kustomization()
+    _kubectl_agrees(K8S, docs)
     assert {d["kind"] for d in docs} >= {
         "Deployment", "Service", "Job", "HorizontalPodAutoscaler", "CronJob", "PersistentVolumeClaim"
     }
@@ -770,13 +775,7 @@ def _staged(kind: str, name: str) -> dict[str, Any]:
 def test_staging_overlay_renders_the_base_plus_the_seed_job(version: str) -> None:
     docs = _render_staging()
     assert _staging_kustomization()["namespace"] == STAGING_NAMESPACE
-    kubectl = shutil.which("kubectl")
-    if kubectl is not None:  # where kubectl is installed, its own rendering must agree
-        built = _run([kubectl, "kustomize", str(STAGING)])
-        assert built.returncode == 0, built.stderr
-        rendered = [d for d in yaml.safe_load_all(built.stdout) if d]
-        key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
-        assert sorted(rendered, key=key) == sorted(docs, key=key)
+    _kubectl_agrees(STAGING, docs)
     for doc in docs:
         kubernetes_validate.validate(doc, version, strict=True)
     # The base as it is, moved to the staging namespace, and one Job more: the base is not
