@@ -709,7 +709,7 @@ def probe_interference(args: argparse.Namespace, db: str, work: Path, service: S
     print(f"service: punch windows with and without probes, {2 * args.probe_windows} x {args.probe_window} s ...",
           flush=True)
     sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
-    order = [("without", "with")[(i + i // 2) % 2] for i in range(2 * args.probe_windows)]
+    order = ["with" if i % 4 in (1, 2) else "without" for i in range(2 * args.probe_windows)]
     for i, side in enumerate(order):
         probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)] if side == "with" else []
         for probe in probes:

@@ -201,22 +201,34 @@ async def test_an_evaluation_withdraws_exceptions_of_an_occurrence_that_is_gone(
     assert got["status"] == "withdrawn" and got["note"] == "cause removed"
 
 
-async def test_a_failing_late_pass_does_not_hold_back_another_tenants_deadlines(
+async def test_one_tenants_failing_pass_leaves_the_other_tenants_swept(
     api: Api, tenant_a: TenantFixture, tenant_b: TenantFixture, app_client: tuple,
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sweep evaluates every tenant's last days before any tenant's late punches: a late
-    pass that is long (a year's upload) or fails leaves another tenant's absence of yesterday
-    raised all the same. (Tenants are swept in id order: the later of the two is the one that
-    a failure of the earlier one's late pass would have held back.)"""
-    later = max(tenant_a, tenant_b, key=lambda t: t.id)
-    yesterday = datetime.now(UTC).astimezone(ZoneInfo(later.timezone)).date() - timedelta(days=1)
-    await daily_schedule(api, later, yesterday, yesterday)
+    """Tenants are swept in id order, each on its own: when the earlier tenant's look-back and
+    late-punch pass both fail (a poison row, a lock timeout), the later tenant's absence of
+    yesterday and its late upload's open session are raised all the same, and the run then
+    fails as a whole so the job is counted as failed."""
+    earlier, later = sorted((tenant_a, tenant_b), key=lambda t: t.id)
+    today = datetime.now(UTC).astimezone(ZoneInfo(later.timezone)).date()
+    yesterday, late_day = today - timedelta(days=1), today - timedelta(days=8)
+    await daily_schedule(api, later, late_day, yesterday)
+    await punch(api, later, "clock_in", late_day, "09:00")  # a clock's upload: nothing after it
+    db = app_client[0].state.db
 
-    async def failing_late(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
-        raise RuntimeError(f"tenant {tenant}'s late pass failed")
+    def failing_for_earlier(real):  # type: ignore[no-untyped-def]
+        async def one(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
+            if tenant == earlier.id:
+                raise RuntimeError(f"tenant {tenant}'s pass failed")
+            return await real(db, tenant, now, chains)
+        return one
 
-    monkeypatch.setattr(sweep, "sweep_late", failing_late)
-    with pytest.raises(RuntimeError):
-        await sweep.sweep(app_client[0].state.db)
-    assert await exceptions(api, later) == [("absence", "pending", yesterday.isoformat(), "")]
+    monkeypatch.setattr(sweep, "sweep_recent", failing_for_earlier(sweep.sweep_recent))
+    monkeypatch.setattr(sweep, "sweep_late", failing_for_earlier(sweep.sweep_late))
+    with pytest.raises(sweep.SweepFailed, match="1 tenant"):
+        await sweep.sweep(db)
+    with pytest.raises(sweep.SweepFailed, match="1 tenant"):
+        await sweep.sweep_late_punches(db)
+    got = {(kind, day) for kind, status, day, _ in await exceptions(api, later) if status == "pending"}
+    assert ("absence", yesterday.isoformat()) in got
+    assert ("missed_punch", late_day.isoformat()) in got

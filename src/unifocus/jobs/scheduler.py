@@ -55,10 +55,16 @@ async def run_exclusive(db: Database, name: str, fn: JobFn) -> int | None:
 
 
 class Scheduler:
+    """Each due job runs as a task of its own: a long one (the sweep's pass over a year's
+    upload) delays neither the others' ticks nor its own replica's other jobs. A job whose
+    previous run in this replica has not finished skips the tick (as it would in another
+    replica, which finds its lock taken)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     def add(self, name: str, cron: str, fn: JobFn, run_at_start: bool = False) -> None:
         """`run_at_start`: also run once when the service starts (so gauges such as the last
@@ -66,26 +72,39 @@ class Scheduler:
         if not croniter.is_valid(cron):
             raise ValueError(f"job {name}: invalid cron expression {cron!r}")
         self.jobs.append(Job(name, cron, fn, run_at_start))
+        hooks.job_declared(name)
 
     def start(self) -> None:
         if self.jobs:
             self._task = asyncio.create_task(self._loop(), name="unifocus-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
+
+    def _launch(self, job: Job) -> None:
+        running = self._running.get(job.name)
+        if running is not None and not running.done():
+            log.info("job %s is still running in this replica; tick skipped", job.name)
+            return
+        self._running[job.name] = asyncio.create_task(self._run(job), name=f"unifocus-job-{job.name}")
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await run_exclusive(self.db, job.name, job.fn)
+        except Exception:  # logged and counted in run_exclusive; the other jobs go on
+            pass
 
     async def _loop(self) -> None:
         for job in self.jobs:
             if job.run_at_start:
-                try:
-                    await run_exclusive(self.db, job.name, job.fn)
-                except Exception:  # logged and counted in run_exclusive
-                    pass
+                self._launch(job)
         now = datetime.now(UTC)
         due = {job.name: croniter(job.cron, now).get_next(datetime) for job in self.jobs}
         while True:
@@ -96,10 +115,7 @@ class Scheduler:
                 continue
             job = next(j for j in self.jobs if j.name == name)
             due[name] = croniter(job.cron, datetime.now(UTC)).get_next(datetime)
-            try:
-                await run_exclusive(self.db, job.name, job.fn)
-            except Exception:  # logged and counted in run_exclusive; the loop goes on
-                pass
+            self._launch(job)
 
 
 async def tenant_ids(db: Database) -> list[object]:

@@ -56,6 +56,13 @@ def readiness(check: str, ok: bool) -> None:
     m.READINESS_CHECK.labels(check=check).set(1 if ok else 0)
 
 
+def job_declared(job: str) -> None:
+    """A scheduled job's run counters exist at 0 from the start, so the first failure after a
+    restart is counted by increase() (`ExceptionSweepFailing`), as the 5xx series are."""
+    for result in ("success", "failure"):
+        m.JOB_RUNS.labels(job=job, result=result)
+
+
 def job_run(job: str, ok: bool, finished_at: float) -> None:
     m.JOB_RUNS.labels(job=job, result="success" if ok else "failure").inc()
     if ok:
