@@ -152,12 +152,18 @@ def demo(
         help="Seed the two demo tenants into the configured database (DATABASE_URL, else the embedded one) "
              "and exit without starting a server: a staging environment's test tenants. Migrates first, "
              "unless UNIFOCUS_MIGRATE_ON_START=false: then a schema that is not migrated is refused (exit 1). "
-             "Re-runs add nothing. Prints each tenant's name and id, whether this run seeded it, and the "
-             "24-hour admin, manager and employee tokens that `demo` prints too."),
+             "Re-runs add nothing. Prints each tenant's name, zone and id, whether this run seeded it, "
+             "and the ids of its admin, manager and employee users; no tokens (its output may be a "
+             "cluster's log): mint one with `unifocus token --tenant T --user U`."),
+    print_tokens: bool = typer.Option(
+        False, "--print-tokens",
+        help="With --seed-only, print the 24-hour admin, manager and employee tokens too, signed with "
+             "UNIFOCUS_JWT_SECRET (else the data directory's development secret). Without --seed-only "
+             "it changes nothing: `demo` always prints them."),
 ) -> None:
     """`serve` plus two demo tenants (created once, reused on later starts); prints tokens.
 
-    With --seed-only, the tenants alone: no server (deploy/overlays/staging runs it as a Job)."""
+    With --seed-only: the tenants alone, no server, no tokens unless --print-tokens (staging's seed Job)."""
     from unifocus.demo import seed_demo
 
     settings = get_settings()
@@ -168,7 +174,7 @@ def demo(
         raise typer.Exit(2)
     url = owner_url(settings)
     if seed_only:
-        _demo_seed_only(settings, url)
+        _demo_seed_only(settings, url, print_tokens)
         return
     _migrate(settings, url)
     _prepare_env(settings, url, workers or settings.workers)
@@ -183,10 +189,17 @@ def demo(
     _run_server(host, port, workers)
 
 
-def _demo_seed_only(settings: Settings, url: str) -> None:
+def _demo_seed_only(settings: Settings, url: str, print_tokens: bool) -> None:
+    import secrets
+
     from unifocus.demo import seed_demo
     from unifocus.demo.seed_only import report, schema_problem
 
+    if not print_tokens and not settings.jwt_secret:
+        # The seeding's own requests carry tokens it mints and verifies in-process; with none
+        # printed, nothing outside this run needs their secret. A per-run one, then, instead of
+        # a development secret file written (and warned about) in the data directory.
+        settings = settings.model_copy(update={"jwt_secret": secrets.token_urlsafe(48)})
     try:
         if settings.migrate_on_start:
             _migrate(settings, url)  # as `demo` and `serve` do
@@ -199,7 +212,7 @@ def _demo_seed_only(settings: Settings, url: str) -> None:
         summary = asyncio.run(seed_demo(settings, url))
     finally:
         _stop_embedded()
-    for line in report(summary):
+    for line in report(summary, tokens=print_tokens):
         typer.echo(line)
 
 

@@ -1,8 +1,9 @@
 """`unifocus demo --seed-only` as an operator, or staging's seed Job (deploy/overlays/staging),
 runs it: the installed script in a subprocess, against a database of its own. It seeds the two
-demo tenants, starts no server and exits; a second run adds no row to any table; with
-UNIFOCUS_MIGRATE_ON_START=false it refuses a schema that is not migrated instead of migrating;
-a database that is down is one line and exit 1."""
+demo tenants, starts no server and exits; it prints the tenants' and their users' ids and no
+token (its output is a Job's log) unless given --print-tokens; a second run adds no row to any
+table; with UNIFOCUS_MIGRATE_ON_START=false it refuses a schema that is not migrated instead of
+migrating; a database that is down is one line and exit 1."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ pytestmark = [pytest.mark.slow]
 
 UNIFOCUS = Path(sys.executable).parent / "unifocus"
 REPORT = re.compile(r"^== (?P<name>.+) \((?P<timezone>[^)]+)\) tenant (?P<id>[0-9a-f-]{36}): (?P<done>.+)$")
+USER = re.compile(r"^  (admin|manager|employee) +user: ([0-9a-f-]{36})$", re.M)
+TOKEN = re.compile(r"^  (admin|manager|employee) +token: (\S+)$", re.M)
+# A JWT anywhere: three base64url segments, the first a JSON header (`{"` is `eyJ`).
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+ROLES = {"admin", "manager", "employee"}
 
 
 def cli_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -52,6 +58,15 @@ def errors(done: subprocess.CompletedProcess[str]) -> list[str]:
 def seeded(done: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
     """The per-tenant lines of the report, in order (stdout also carries the app's JSON logs)."""
     return [m.groupdict() for m in map(REPORT.match, done.stdout.splitlines()) if m]
+
+
+def block(done: subprocess.CompletedProcess[str], tenant_id: str) -> str:
+    """The report's lines for one tenant: from its `==` line to the next tenant's."""
+    return done.stdout.split(f"tenant {tenant_id}:", 1)[1].split("\n== ", 1)[0]
+
+
+def user_ids(done: subprocess.CompletedProcess[str], tenant_id: str) -> dict[str, str]:
+    return dict(USER.findall(block(done, tenant_id)))
 
 
 def row_counts(url: str) -> dict[str, int]:
@@ -83,16 +98,30 @@ def empty_db(server_url: str) -> Iterator[str]:
 
 
 async def test_seed_only_seeds_two_tenants_and_a_second_run_adds_no_row(empty_db: str, tmp_path: Path) -> None:
-    env = cli_env(empty_db, tmp_path / "data")
+    # As staging's Job runs it: no UNIFOCUS_JWT_SECRET (it needs none), no --print-tokens.
+    data = tmp_path / "data"
+    env = cli_env(empty_db, data)
+    del env["UNIFOCUS_JWT_SECRET"]
     first = run(env, "demo", "--seed-only")
     assert first.returncode == 0, first.stdout + first.stderr
     report = seeded(first)
     assert [(t["name"], t["timezone"], t["done"]) for t in report] == [
         (spec.name, spec.timezone, "seeded") for spec in TENANTS]
+    # Ids, and not one token: the output is a Job's log, collected by the cluster.
+    assert not JWT.search(first.stdout + first.stderr), "a token in the output"
+    assert not TOKEN.search(first.stdout)
+    # Its own requests were signed with a secret of its own: no development secret written.
+    assert not (data / "jwt-secret").exists() and "UNIFOCUS_JWT_SECRET is unset" not in first.stderr
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head_revision(),)
         stored = dict(conn.execute("SELECT tenant_id::text, name FROM tenants").fetchall())
+        roles = {(str(t), str(u)): r for t, u, r in conn.execute("SELECT tenant_id, id, role FROM users")}
     assert stored == {t["id"]: t["name"] for t in report}, "exactly the two demo tenants, with the ids printed"
+    users = {t["id"]: user_ids(first, t["id"]) for t in report}
+    for tenant_id, ids in users.items():
+        assert set(ids) == ROLES, block(first, tenant_id)
+        assert {role: roles[(tenant_id, user_id)] for role, user_id in ids.items()} == {r: r for r in ROLES}
+        assert f"unifocus token --tenant {tenant_id} --user USER_ID" in block(first, tenant_id)
     employees, punches = per_tenant(empty_db, "employees"), per_tenant(empty_db, "punches")
     exceptions = per_tenant(empty_db, "exceptions")
     for spec in TENANTS:
@@ -100,28 +129,35 @@ async def test_seed_only_seeds_two_tenants_and_a_second_run_adds_no_row(empty_db
         assert punches[spec.name] == planned_count(spec)
         assert exceptions[spec.name] >= len(EXCEPTION_TYPES)
 
-    # The tokens printed sign in the tenants' users against the API on this database.
-    app, client, lifespan = await start_app(make_settings(empty_db, tmp_path / "app"))
-    try:
-        api = Api(client)
-        for tenant in report:
-            block = first.stdout.split(f"tenant {tenant['id']}:", 1)[1]
-            tokens = dict(re.findall(r"^  (\w+) +token: (\S+)$", block, re.M)[:3])
-            assert set(tokens) == {"admin", "manager", "employee"}
-            for role, token in tokens.items():
-                me = await api.req("GET", "/api/me", token)
-                assert me.status_code == 200, me.text
-                assert (me.json()["role"], me.json()["tenantId"]) == (role, tenant["id"])
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
-
+    # A re-run adds nothing; with --print-tokens (and the API's secret) it prints the tokens too.
     before = row_counts(empty_db)
-    second = run(env, "demo", "--seed-only")
+    env = cli_env(empty_db, data)
+    second = run(env, "demo", "--seed-only", "--print-tokens")
     assert second.returncode == 0, second.stdout + second.stderr
     assert [(t["name"], t["id"], t["done"]) for t in seeded(second)] == [
         (t["name"], t["id"], "already seeded, nothing added") for t in report]
     assert row_counts(empty_db) == before
+    assert {t["id"]: user_ids(second, t["id"]) for t in report} == users, "the same users, the same ids"
+
+    # The tokens printed, and those `unifocus token` mints from the ids printed (what a staging
+    # tester does), sign in the tenants' users against the API on this database.
+    app, client, lifespan = await start_app(make_settings(empty_db, tmp_path / "app"))
+    try:
+        api = Api(client)
+        for tenant in report:
+            tokens = dict(TOKEN.findall(block(second, tenant["id"])))
+            assert set(tokens) == ROLES
+            for role, token in tokens.items():
+                minted = run(env, "token", "--tenant", tenant["id"], "--user", users[tenant["id"]][role])
+                assert minted.returncode == 0, minted.stderr
+                for bearer in (token, minted.stdout.strip()):
+                    me = await api.req("GET", "/api/me", bearer)
+                    assert me.status_code == 200, me.text
+                    assert (me.json()["role"], me.json()["tenantId"], me.json()["userId"]) == (
+                        role, tenant["id"], users[tenant["id"]][role])
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 def test_with_migrate_on_start_off_an_unmigrated_schema_is_refused(empty_db: str, tmp_path: Path) -> None:

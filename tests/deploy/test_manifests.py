@@ -805,6 +805,8 @@ def test_staging_seed_job_runs_the_seed_with_the_migration_jobs_image_wiring_and
     path, params = _cli_args(container["args"])
     assert container["args"] == ["demo", "--seed-only"] and "command" not in container
     assert path == ["demo"] and params["seed_only"] is True
+    # No token in its log (the cluster collects it): testers mint theirs with `unifocus token`.
+    assert "--print-tokens" not in container["args"] and params["print_tokens"] is False
     # The migration Job's securityContext, volumes, resources and pull policy.
     for key in ("securityContext", "automountServiceAccountToken", "restartPolicy", "volumes"):
         assert seed_pod[key] == migrate_pod[key], key
@@ -812,15 +814,13 @@ def test_staging_seed_job_runs_the_seed_with_the_migration_jobs_image_wiring_and
         assert container[key] == migrate_container[key], key
     assert seed_pod["restartPolicy"] == "Never" and seed_pod["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    # Its secret wiring: the migration Job's (the owner's URL, the runtime role's password), the
-    # JWT secret the staging API verifies its printed tokens with, and nothing else.
+    # Its secret wiring: the migration Job's (the owner's URL, the runtime role's password) and
+    # nothing else. No JWT secret: it prints no token, and signs its own in-process requests
+    # with a secret of its own (tests/demo/test_seed_only.py runs it without one).
     env = {e["name"]: e for e in container["env"]}
     for entry in migrate_container["env"]:
         assert env[entry["name"]] == entry, entry["name"]
-    assert set(env) - {e["name"] for e in migrate_container["env"]} == {
-        "UNIFOCUS_JWT_SECRET", "UNIFOCUS_MIGRATE_ON_START"}
-    assert env["UNIFOCUS_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
-        "name": SECRET_NAME, "key": "UNIFOCUS_JWT_SECRET", "optional": True}
+    assert set(env) - {e["name"] for e in migrate_container["env"]} == {"UNIFOCUS_MIGRATE_ON_START"}
     example = _resource("Secret", SECRET_NAME)["stringData"]
     for name, entry in env.items():
         if "value" in entry:

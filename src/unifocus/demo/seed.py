@@ -178,7 +178,7 @@ async def _in_process_api(settings: Settings) -> AsyncIterator[tuple[Any, httpx.
     from unifocus.app import create_app
 
     app = create_app(settings.model_copy(update={"scheduler_enabled": False, "rate_limit_enabled": False}))
-    # Dozens of seeding requests' access lines would drown the tokens printed next.
+    # Dozens of seeding requests' access lines would drown the summary printed next.
     quiet = [logging.getLogger(name) for name in ("unifocus.access", "httpx")]
     levels = [logger.level for logger in quiet]
     for logger in quiet:
@@ -201,23 +201,26 @@ def _summary(settings: Settings, state: TenantState, seeded: bool) -> dict[str, 
         return mint_token(settings, tenant_id, str(user_id), TOKEN_TTL_MINUTES)
 
     employee_email = state.email(spec.staff[scenario.EMPLOYEE_USERS[0]].email_local)
+    users = {
+        "admin": state.admin_id,
+        "manager": state.users[state.email(scenario.MANAGER_EMAIL)],
+        "employee": state.users[employee_email],
+    }
     return {
         "name": spec.name,
         "timezone": spec.timezone,
         "tenantId": str(tenant_id),
         "seeded": seeded,
-        "tokens": {
-            "admin": token(state.admin_id),
-            "manager": token(state.users[state.email(scenario.MANAGER_EMAIL)]),
-            "employee": token(state.users[employee_email]),
-        },
+        "userIds": {role: str(user_id) for role, user_id in users.items()},
+        "tokens": {role: token(user_id) for role, user_id in users.items()},
     }
 
 
 async def seed_demo(settings: Settings, owner_url: str) -> list[dict[str, Any]]:
     """Create the demo tenants once (later calls find them and only re-mint tokens); returns
-    per tenant {name, timezone, tenantId, seeded, tokens: {admin, manager, employee}}, where
-    `seeded` says whether this call wrote any of the tenant's data (false: found complete)."""
+    per tenant {name, timezone, tenantId, seeded, userIds and tokens: {admin, manager,
+    employee}}, where `seeded` says whether this call wrote any of the tenant's data (false:
+    found complete). The tokens are signed with `settings`' secret."""
     if settings.jwks_url:
         raise DemoSeedError("the demo mints its own HS256 tokens: unset UNIFOCUS_JWKS_URL")
     if settings.database_url is None and settings.app_database_url is None:
