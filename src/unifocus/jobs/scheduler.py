@@ -34,37 +34,47 @@ class Job:
 
 
 async def run_exclusive(db: Database, name: str, fn: JobFn) -> int | None:
-    """Run `fn` if no other replica is running job `name`; None when it was skipped."""
-    async with db.connection() as lock_conn:
-        async with lock_conn.transaction():
-            got = await lock_conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"unifocus.job:{name}"
-            )
-            if not got:
-                log.info("job %s is running in another replica; skipped", name)
-                return None
-            try:
+    """Run `fn` if no other replica is running job `name`; None when it was skipped. A failure
+    is logged and counted here, the job's own or the lock connection's (the database down)."""
+    ran = False
+    try:
+        async with db.connection() as lock_conn:
+            async with lock_conn.transaction():
+                got = await lock_conn.fetchval(
+                    "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"unifocus.job:{name}"
+                )
+                if not got:
+                    log.info("job %s is running in another replica; skipped", name)
+                    return None
+                ran = True
                 result = await fn(db)
-            except Exception:
-                hooks.job_run(name, False, time.time())
-                log.exception("job %s failed", name)
-                raise
-            hooks.job_run(name, True, time.time())
-            log.info("job %s done: %s", name, result)
-            return result
+    except Exception as exc:
+        hooks.job_run(name, False, time.time())
+        if ran:
+            log.exception("job %s failed", name)
+        else:  # its lock's connection: the database, whose own alerts say more than a traceback
+            log.warning("job %s could not start: %s", name, " ".join(str(exc).split()) or type(exc).__name__)
+        raise
+    hooks.job_run(name, True, time.time())
+    log.info("job %s done: %s", name, result)
+    return result
 
 
 class Scheduler:
     """Each due job runs as a task of its own: a long one (the sweep's pass over a year's
     upload) delays neither the others' ticks nor its own replica's other jobs. A job whose
     previous run in this replica has not finished skips the tick (as it would in another
-    replica, which finds its lock taken)."""
+    replica, which finds its lock taken). At most `MAX_RUNNING` jobs hold connections at once:
+    each holds two of the request pool's (its lock's and its work's)."""
+
+    MAX_RUNNING = 2
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(self.MAX_RUNNING)
 
     def add(self, name: str, cron: str, fn: JobFn, run_at_start: bool = False) -> None:
         """`run_at_start`: also run once when the service starts (so gauges such as the last
@@ -82,11 +92,9 @@ class Scheduler:
         tasks = [t for t in (self._task, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        # Every task is awaited whatever one of them raised, so the caller goes on to close
+        # the pool.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _launch(self, job: Job) -> None:
         running = self._running.get(job.name)
@@ -96,10 +104,11 @@ class Scheduler:
         self._running[job.name] = asyncio.create_task(self._run(job), name=f"unifocus-job-{job.name}")
 
     async def _run(self, job: Job) -> None:
-        try:
-            await run_exclusive(self.db, job.name, job.fn)
-        except Exception:  # logged and counted in run_exclusive; the other jobs go on
-            pass
+        async with self._slots:
+            try:
+                await run_exclusive(self.db, job.name, job.fn)
+            except Exception:  # logged and counted in run_exclusive; the other jobs go on
+                pass
 
     async def _loop(self) -> None:
         for job in self.jobs:

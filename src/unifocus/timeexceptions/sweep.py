@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 from unifocus.audit.writer import AuditEntry, append
-from unifocus.db.pool import Database
+from unifocus.db.pool import UNAVAILABLE, Database
+from unifocus.errors import ServiceUnavailable
 from unifocus.jobs.scheduler import tenant_ids
 from unifocus.observability import hooks
 from unifocus.timeexceptions import engine
@@ -69,6 +70,9 @@ LATE_PAGE = 200
 # A punch's transaction stamps `received_at` when it starts and may commit after a pass has
 # read: the next pass reads this far back before the mark again.
 MARK_MARGIN = timedelta(minutes=10)
+# How far the late pass reaches into the look-back's days (evaluating a day twice changes
+# nothing).
+LATE_OVERLAP = timedelta(hours=1)
 # At most this many days in one evaluation (one transaction holding the employee's lock).
 WINDOW_DAYS = 7
 
@@ -162,7 +166,9 @@ async def sweep_late(db: Database, tenant: UUID, now: datetime, chains: int = 8)
         read_at = read_at or page_read_at
         for employee_id, zones in late.items():
             for start, end in zones:
-                end = min(end, now - LOOKBACK)  # the look-back has evaluated the rest
+                # The look-back evaluates the rest; it runs on the same ticks but not at the same
+                # instant (a tick skipped, a slow start), hence the overlap.
+                end = min(end, now - LOOKBACK + LATE_OVERLAP)
                 if start < end:
                     raised += await sweep_employee(db, tenant, employee_id, now, chains, (start, end))
     if read_at is not None:
@@ -174,21 +180,37 @@ class SweepFailed(RuntimeError):
     """Some tenants' passes failed (each logged with its traceback); the others were done."""
 
 
+# Tenants in a row whose pass found the database unavailable before the run gives up: an
+# outage fails the run at once instead of one timeout and traceback per tenant (a single
+# tenant's long lock wait also ends as "unavailable", and must not stop the others).
+UNAVAILABLE_IN_A_ROW = 3
+DOWN: tuple[type[BaseException], ...] = (*UNAVAILABLE, ServiceUnavailable)
+
+
 async def _each_tenant(db: Database, now: datetime | None, chains: int, what: str,
                        one: Callable[[Database, UUID, datetime, int], Awaitable[int]]) -> int:
     """`one` for every tenant, each on its own: a tenant whose pass fails (a poison row, a
     lock timeout) is logged and the next tenant's goes on; the run then fails as a whole, so
     the job is counted as failed (`unifocus_job_runs_total`) and alerted on."""
     now = now or datetime.now(UTC)
-    raised, failed = 0, []
+    raised, failed, unavailable = 0, [], 0
     for tenant in await tenant_ids(db):
         try:
             raised += await one(db, tenant, now, chains)  # type: ignore[arg-type]
+            unavailable = 0
+        except DOWN:
+            unavailable += 1
+            if unavailable >= UNAVAILABLE_IN_A_ROW:
+                raise
+            log.exception("the exception sweep's %s of tenant %s failed", what, tenant)
+            failed.append(str(tenant))
         except Exception:
+            unavailable = 0
             log.exception("the exception sweep's %s of tenant %s failed", what, tenant)
             failed.append(str(tenant))
     if failed:
-        raise SweepFailed(f"the {what} of {len(failed)} tenant(s) failed ({', '.join(failed)}); "
+        shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
+        raise SweepFailed(f"the {what} of {len(failed)} tenant(s) failed ({shown}); "
                           f"{raised} exceptions raised for the others")
     return raised
 
