@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, make_tenant
 from unifocus.db.pool import Database
+from unifocus.errors import ServiceUnavailable
+from unifocus.settings import Settings
 from unifocus.timeexceptions import sweep
 from unifocus.timeexceptions.sweep import late_pages, sweep_tenant, windows
 
@@ -232,3 +234,37 @@ async def test_one_tenants_failing_pass_leaves_the_other_tenants_swept(
     got = {(kind, day) for kind, status, day, _ in await exceptions(api, later) if status == "pending"}
     assert ("absence", yesterday.isoformat()) in got
     assert ("missed_punch", late_day.isoformat()) in got
+
+
+async def test_an_outage_stops_the_sweep_at_the_third_tenant_in_a_row(
+    tenant_a: TenantFixture, tenant_b: TenantFixture, owner_url: str, settings: Settings, app_client: tuple,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database unavailable for three tenants in a row is an outage, not three tenants'
+    problems: the run stops with the database's error (one log line, not a timeout and a
+    traceback per tenant); one tenant's lock wait ended as "unavailable" does not."""
+    make_tenant(owner_url, settings)  # a third tenant, whatever else the database holds
+    tried: list[UUID] = []
+
+    async def down(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
+        tried.append(tenant)
+        raise ServiceUnavailable("The database is unavailable; retry later.")
+
+    monkeypatch.setattr(sweep, "sweep_recent", down)
+    with pytest.raises(ServiceUnavailable):
+        await sweep.sweep(app_client[0].state.db)
+    assert len(tried) == sweep.UNAVAILABLE_IN_A_ROW
+
+    first = min(tenant_a.id, tenant_b.id)
+    swept: list[UUID] = []
+
+    async def one_tenant_waits(db: Database, tenant: UUID, now: datetime, chains: int = 8) -> int:
+        if tenant == first:
+            raise ServiceUnavailable("The database is unavailable; retry later.")
+        swept.append(tenant)
+        return 0
+
+    monkeypatch.setattr(sweep, "sweep_recent", one_tenant_waits)
+    with pytest.raises(sweep.SweepFailed, match="1 tenant"):
+        await sweep.sweep(app_client[0].state.db)
+    assert max(tenant_a.id, tenant_b.id) in swept
