@@ -100,8 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         declare_error_series(app.routes)
         await app.state.db.open()
         install_drain_handler(app, settings.shutdown_drain_seconds)
-        scheduler = build_scheduler(app.state.db, settings) if settings.scheduler_enabled else None
-        if scheduler is not None:
+        jobs_db = Database.for_jobs(runtime_url, settings) if settings.scheduler_enabled else None
+        scheduler = None
+        if jobs_db is not None:
+            await jobs_db.open()
+            scheduler = build_scheduler(jobs_db, settings)
             scheduler.start()
         freeze_startup_heap()
         try:
@@ -110,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if jobs_db is not None:
+                await jobs_db.close()
             await app.state.db.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()

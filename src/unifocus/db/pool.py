@@ -46,14 +46,20 @@ ABANDON: tuple[type[BaseException], ...] = (*UNAVAILABLE, asyncio.CancelledError
 
 # /ready's connections per process: the kubelet's probe and a monitor's may overlap.
 PROBE_POOL_MAX = 2
+# The scheduled jobs' connections per process: two jobs at once, two connections each.
+JOBS_POOL_MAX = 4
 
 
 class Database:
-    """One pool per process; `tenant_tx` is the only way request code gets a connection."""
+    """One pool per process for requests (and one for the scheduled jobs, `for_jobs`);
+    `tenant_tx` is the only way request code gets a connection."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, *, pool_max: int | None = None,
+                 probe_pool: bool = True) -> None:
         self.url = url
         self.settings = settings
+        self.pool_max = pool_max or settings.db_pool_max
+        self.with_probe_pool = probe_pool
         self.pool: asyncpg.Pool | None = None
         # /ready's own connections: a probe neither waits behind requests for one (a full pool
         # is load, not an outage, and would make every replica unready at once) nor takes one
@@ -61,9 +67,18 @@ class Database:
         self.probe_pool: asyncpg.Pool | None = None
         self.group_commit = GroupCommit(settings.group_commit_max_items, UNAVAILABLE)
 
+    @classmethod
+    def for_jobs(cls, url: str, settings: Settings) -> Database:
+        """The scheduled jobs' own pool: a job holds two connections (its lock's and its
+        work's) for as long as it runs, minutes for the sweep's pass over a big upload, and
+        must neither wait behind requests for them nor take them from requests (the request
+        pool's saturation is what DBConnections* alert on). Two jobs at once (`Scheduler`)."""
+        return cls(url, settings, pool_max=JOBS_POOL_MAX, probe_pool=False)
+
     async def open(self) -> None:
-        self.pool = await self._create_pool(self.settings.db_pool_max)
-        self.probe_pool = await self._create_pool(PROBE_POOL_MAX)
+        self.pool = await self._create_pool(self.pool_max)
+        if self.with_probe_pool:
+            self.probe_pool = await self._create_pool(PROBE_POOL_MAX)
 
     async def _create_pool(self, max_size: int) -> asyncpg.Pool:
         # min_size=0: the service starts (and /health answers) even while the database is
@@ -113,7 +128,7 @@ class Database:
     def in_use(self) -> tuple[int, int]:
         """(connections in use, pool maximum) for the saturation metric."""
         if self.pool is None:
-            return 0, self.settings.db_pool_max
+            return 0, self.pool_max
         return self.pool.get_size() - self.pool.get_idle_size(), self.pool.get_max_size()
 
     @asynccontextmanager

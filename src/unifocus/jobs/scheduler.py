@@ -64,8 +64,8 @@ class Scheduler:
     """Each due job runs as a task of its own: a long one (the sweep's pass over a year's
     upload) delays neither the others' ticks nor its own replica's other jobs. A job whose
     previous run in this replica has not finished skips the tick (as it would in another
-    replica, which finds its lock taken). At most `MAX_RUNNING` jobs hold connections at once:
-    each holds two of the request pool's (its lock's and its work's)."""
+    replica, which finds its lock taken). At most `MAX_RUNNING` jobs run at once, each with
+    two connections of the jobs' own pool (`Database.for_jobs`)."""
 
     MAX_RUNNING = 2
 
