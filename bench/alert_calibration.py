@@ -70,12 +70,12 @@ import yaml
 from run import (
     SECRET,
     SPAN_DAYS,
-    HealthProbe,
     Server,
     analyze,
     bench_database,
     code_version,
     free_port,
+    health_probes,
     midnight_days_ago,
     punch_count,
     run_wrk,
@@ -507,9 +507,7 @@ def calibrate(args: argparse.Namespace, db: str, work: Path, started: list[Serve
     run_wrk(service.base, {**base_env, "BENCH_PREFIX": "awarm", "BENCH_SPAN": str(SPAN_DAYS),
                            "BENCH_DAY0": str(midnight_days_ago(WARM_DAYS_AGO))}, 2, args.clients, work / "warm.json")
     analyze(db)
-    probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)]
-    for probe in probes:
-        probe.start()
+    probes = health_probes(service.base)
 
     # Prometheus, with alerts.yml unchanged
     prom_port = free_port()

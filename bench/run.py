@@ -309,6 +309,16 @@ class HealthProbe(threading.Thread):
                 "max_ms": round(lat[-1], 2) if lat else None}
 
 
+def health_probes(base: str) -> list[HealthProbe]:
+    """The probes of a punch load, started: GET /health at 20/s and, as a load balancer and the
+    kubelet ask it but more often (5/s, for enough samples), GET /ready, which reads the
+    database and so is what a punch load could slow down."""
+    probes = [HealthProbe(base), HealthProbe(base, "/ready", rate=5.0)]
+    for probe in probes:
+        probe.start()
+    return probes
+
+
 def pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -557,11 +567,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     print(f"service: wrk {args.clients} connections, {args.duration} s (+ /health and /ready probes) ...",
           flush=True)
     profilers = start_profilers(service, args.duration, work) if args.profile else []
-    # /ready as a load balancer and the kubelet ask it, more often (5/s) for enough samples: it
-    # reads the database, so it is what a punch load could slow down.
-    probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)]
-    for probe in probes:
-        probe.start()
+    probes = health_probes(service.base)
     before = punch_count(db)
     fresh_env = {**base_env, "BENCH_PREFIX": f"svc{uuid.uuid4().hex[:6]}", "BENCH_DAY0": str(midnight_days_ago(2))}
     meters = Meters(db, {"http_workers": pids_of({service.proc.pid, *service.workers()}), "wrk": command(b"wrk")})
@@ -711,9 +717,7 @@ def probe_interference(args: argparse.Namespace, db: str, work: Path, service: S
     sides: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
     order = ["with" if i % 4 in (1, 2) else "without" for i in range(2 * args.probe_windows)]
     for i, side in enumerate(order):
-        probes = [HealthProbe(service.base), HealthProbe(service.base, "/ready", rate=5.0)] if side == "with" else []
-        for probe in probes:
-            probe.start()
+        probes = health_probes(service.base) if side == "with" else []
         before = punch_count(db)
         run = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"prb{i}{uuid.uuid4().hex[:6]}",
                                      "BENCH_DAY0": str(midnight_days_ago(PROBE_DAYS_AGO + SPAN_DAYS * i))},

@@ -400,11 +400,9 @@ def main() -> None:
         # A database that is down or refuses, a file that cannot be written: one line in the
         # driver's or the OS's words and exit 1, for every command (the CronJobs' included);
         # the one place commands' failures are turned into that line.
-        # (SQLAlchemy wraps the driver's error in `orig`; its own text adds the SQL and a link.)
-        detail = getattr(exc, "detail", None) or str(getattr(exc, "orig", None) or exc).strip() or "failed"
-        # libpq's text puts its hint on a second line ("Is the server running ..."): one line.
-        detail = " ".join(detail.split())
-        typer.echo(f"unifocus: {type(exc).__name__}: {detail}", err=True)
+        from unifocus.errors import one_line
+
+        typer.echo(f"unifocus: {type(exc).__name__}: {one_line(exc, default='failed')}", err=True)
         sys.exit(1)
 
 

@@ -18,6 +18,15 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("unifocus.errors")
 
 
+def one_line(exc: BaseException, default: str | None = None) -> str:
+    """An error's text for a log or terminal line: a ServiceUnavailable's `detail`, the
+    driver's error SQLAlchemy wraps (`orig`: its own text adds the SQL and a link), else its
+    own, on one line (libpq puts its hint on a second: "Is the server running ..."); when it
+    has none, `default`, else the error's type."""
+    text = getattr(exc, "detail", None) or str(getattr(exc, "orig", None) or exc).strip()
+    return " ".join(str(text).split()) or default or type(exc).__name__
+
+
 class AppError(Exception):
     """An error a client is told about. `kept` errors are domain answers (404, 409, ...)
     that the idempotency store keeps; the others are refusals before the handler ran."""

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from unifocus.db.pool import Database
+from unifocus.errors import one_line
 from unifocus.observability import hooks
 
 log = logging.getLogger("unifocus.jobs")
@@ -53,7 +54,7 @@ async def run_exclusive(db: Database, name: str, fn: JobFn) -> int | None:
         if ran:
             log.exception("job %s failed", name)
         else:  # its lock's connection: the database, whose own alerts say more than a traceback
-            log.warning("job %s could not start: %s", name, " ".join(str(exc).split()) or type(exc).__name__)
+            log.warning("job %s could not start: %s", name, one_line(exc))
         raise
     hooks.job_run(name, True, time.time())
     log.info("job %s done: %s", name, result)

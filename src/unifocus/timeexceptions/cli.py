@@ -16,6 +16,7 @@ def sweep() -> None:
     punches' days, each as its scheduled job runs it (under its lock); prints what each did.
     Both run even when the first fails; exit 1 if either failed, 3 if both were running in
     another replica."""
+    from unifocus.errors import one_line
     from unifocus.jobs.cli_support import with_database
     from unifocus.jobs.scheduler import run_exclusive
     from unifocus.timeexceptions.sweep import sweep as run_sweep
@@ -37,7 +38,7 @@ def sweep() -> None:
     outcomes = asyncio.run(go())
     for what, got in outcomes:
         if isinstance(got, BaseException):
-            typer.echo(f"{what}: failed: {' '.join(str(got).split()) or type(got).__name__}", err=True)
+            typer.echo(f"{what}: failed: {one_line(got)}", err=True)
         elif got is None:
             typer.echo(f"{what}: skipped: running in another replica")
         else:

@@ -198,14 +198,10 @@ async def _each_tenant(db: Database, now: datetime | None, chains: int, what: st
         try:
             raised += await one(db, tenant, now, chains)  # type: ignore[arg-type]
             unavailable = 0
-        except DOWN:
-            unavailable += 1
+        except Exception as exc:
+            unavailable = unavailable + 1 if isinstance(exc, DOWN) else 0
             if unavailable >= UNAVAILABLE_IN_A_ROW:
                 raise
-            log.exception("the exception sweep's %s of tenant %s failed", what, tenant)
-            failed.append(str(tenant))
-        except Exception:
-            unavailable = 0
             log.exception("the exception sweep's %s of tenant %s failed", what, tenant)
             failed.append(str(tenant))
     if failed:
