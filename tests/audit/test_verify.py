@@ -54,6 +54,29 @@ async def test_edited_entry_is_detected(api: Api, fresh: TenantFixture, tenant_b
     assert (await verify_url(owner_url, fresh.id)).ok  # restored
 
 
+async def test_an_edit_relinked_without_rehashing_what_follows_is_detected(
+    api: Api, fresh: TenantFixture, owner_url: str
+) -> None:
+    """A forger edits entry 3, recomputes its hash, and points entry 4's prev_hash at the new
+    hash, but leaves entry 4's hash as it was. Each hash covers the previous entry's hash, so
+    entry 4 no longer matches its own (a hash over the entry alone would let this edit pass
+    unless everything after it were checked against an export)."""
+    rows = await chain_of(api, fresh, owner_url)
+    edited, following = rows[2]["id"], rows[3]["id"]
+    with tampering(owner_url, fresh.id) as conn:
+        conn.execute(
+            "UPDATE audit_log SET changes = jsonb_set(changes, '{after,firstName}', '\"Mallory\"') "
+            "WHERE tenant_id = %s AND id = %s", (fresh.id, edited),
+        )
+        conn.execute("UPDATE audit_log a SET hash = unifocus_audit_hash(a.prev_hash, a) "
+                     "WHERE a.tenant_id = %s AND a.id = %s", (fresh.id, edited))
+        conn.execute("UPDATE audit_log SET prev_hash = (SELECT hash FROM audit_log WHERE tenant_id = %s AND id = %s) "
+                     "WHERE tenant_id = %s AND id = %s", (fresh.id, edited, fresh.id, following))
+        [bad] = (await verify_url(owner_url, fresh.id)).bad
+        assert (bad.entry_id, bad.seq) == (following, 4)
+        assert "does not match its hash" in bad.reason
+
+
 async def test_deleted_entry_is_detected(api: Api, fresh: TenantFixture, owner_url: str) -> None:
     rows = await chain_of(api, fresh, owner_url)
     with tampering(owner_url, fresh.id) as conn:
