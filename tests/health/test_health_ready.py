@@ -197,6 +197,36 @@ async def test_ready_stays_ready_and_quick_while_requests_hold_every_pooled_conn
         await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
+async def test_a_request_that_finds_every_pooled_connection_held_answers_503_within_the_bound(
+    owner_url: str, tmp_path: Path, tenant_a: TenantFixture
+) -> None:
+    """A request waits for a pooled connection at most `UNIFOCUS_DB_TIMEOUT_SECONDS`, then
+    answers 503 with Retry-After (never a hang behind, say, long exports holding the pool),
+    and is served as soon as a connection is free again."""
+    timeout = 1.0
+    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path, db_pool_max=1,
+                                                          db_timeout_seconds=timeout))
+    api = Api(client)
+    try:
+        pool = app.state.db.pool  # type: ignore[attr-defined]
+        held = await pool.acquire()
+        try:
+            started = time.perf_counter()
+            r = await asyncio.wait_for(api.req("GET", "/api/employees", tenant_a.manager), timeout + 5)
+            elapsed = time.perf_counter() - started
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            retry_after(r)
+            assert timeout * 0.9 <= elapsed < timeout + 1.5, elapsed
+        finally:
+            await pool.release(held)
+        r = await api.req("GET", "/api/employees", tenant_a.manager)
+        assert r.status_code == 200, r.text
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
 async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_path: Path) -> None:
     url = create_database(server_url)
     try:
