@@ -503,3 +503,21 @@ async def test_an_expired_token_is_401_even_while_the_issuer_is_down(
             assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
     finally:
         hole.close()
+
+
+async def test_a_token_of_an_algorithm_not_accepted_is_401_without_asking_the_issuer(
+    owner_url: str, tmp_path: Path, tenant: TenantFixture
+) -> None:
+    """The algorithm is checked before any key is looked up: an HS256 token naming some `kid`
+    is refused at once, so forged tokens cannot make the service fetch the issuer's key set
+    (nor wait on an issuer that is down)."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            forged = hs256(oidc_claims(tenant), "a-guessed-secret-of-32-bytes-or-more!", kid="unknown-kid")
+            r = await me(client, forged)
+            assert r.status_code == 401, r.text
+            assert hole.accepted == []  # no fetch was made for it
+    finally:
+        hole.close()
