@@ -1,9 +1,11 @@
-"""The in-process scheduler: a long job holds back neither the other jobs nor their ticks."""
+"""The in-process scheduler: a long job holds back neither the other jobs nor their ticks, and
+a job runs in one replica at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from unifocus.db.pool import Database
 from unifocus.jobs.scheduler import Scheduler
@@ -55,3 +57,40 @@ async def test_a_long_job_holds_back_neither_the_other_jobs_nor_its_own_ticks(
         release.set()
         await scheduler.stop()
         await db.close()
+
+
+async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: Settings) -> None:
+    """Every replica runs the same schedule: when a job is due, each tries the job's advisory
+    lock, one runs it, and the others skip the tick, however many ticks pass while it runs."""
+    dbs = [Database(runtime_url, settings) for _ in range(2)]
+    for db in dbs:
+        await db.open()
+    release = asyncio.Event()
+    starts: list[int] = []
+
+    def job_of(replica: int) -> Callable[[Database], Awaitable[int]]:
+        async def job(_: Database) -> int:
+            starts.append(replica)
+            await release.wait()
+            return 0
+        return job
+
+    name = f"exclusive-{uuid.uuid4().hex}"
+    schedulers = [Scheduler(db) for db in dbs]
+    for replica, scheduler in enumerate(schedulers):
+        scheduler.add(name, EVERY_SECOND, job_of(replica), run_at_start=True)
+    for scheduler in schedulers:
+        scheduler.start()
+    try:
+        for _ in range(30):
+            if starts:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)  # two or three more ticks in each replica
+        assert len(starts) == 1, f"the job ran in {len(starts)} places at once: {starts}"
+    finally:
+        release.set()
+        for scheduler in schedulers:
+            await scheduler.stop()
+        for db in dbs:
+            await db.close()

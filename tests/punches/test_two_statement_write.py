@@ -311,3 +311,26 @@ async def test_a_failing_audit_insert_writes_nothing_and_the_retry_writes_once(
     # the punch (unscheduled: no schedule here) and its exception, each with its audit entry
     assert tenant_counts(owner_sql, tenant_a.id, "punches", "exceptions", "idempotency_records",
                          "audit_log") == (1, 1, 1, 2)
+
+
+async def test_an_expired_key_is_a_new_request_on_the_two_statement_write(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """Past its window a key is free again: a punch sent with it is written, not replayed nor
+    refused as a reuse of the key with another body, and the key's record is the new answer."""
+    before = outcomes()
+    first = await api.req("POST", "/api/punches", tenant_a.employee, key="k-expiring", json={
+        "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"})
+    assert first.status_code == 201, first.text
+    owner_sql.execute("UPDATE idempotency_records SET expires_at = now() - interval '1 second' "
+                      "WHERE tenant_id = %s AND key = 'k-expiring'", (tenant_a.id,))
+    second = await api.req("POST", "/api/punches", tenant_a.employee, key="k-expiring", json={
+        "employeeId": str(tenant_a.employee_id), "type": "clock_out", "timestamp": CLOCK_OUT})
+    assert second.status_code == 201, second.text
+    assert "idempotent-replayed" not in second.headers
+    assert second.json()["id"] != first.json()["id"]
+    assert moved(before) == {"written": 2}
+    assert tenant_counts(owner_sql, tenant_a.id, "punches", "idempotency_records") == (2, 1)
+    stored = owner_sql.execute("SELECT body FROM idempotency_records WHERE tenant_id = %s AND key = 'k-expiring'",
+                               (tenant_a.id,)).fetchone()
+    assert stored is not None and bytes(stored[0]) == second.content
