@@ -244,3 +244,27 @@ async def test_a_failed_caller_lookup_is_ignored_and_the_request_refused_as_it_i
     assert [(rec.name, rec.getMessage()) for rec in failed] == [
         ("unifocus.writepath", "caller lookup before a refusal failed")] * 2
     assert all(rec.exc_info for rec in failed)
+
+
+@pytest.mark.parametrize("route", ["punches (two-statement write)", "employees (classic write)"])
+async def test_a_key_belongs_to_its_user(api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection,
+                                         route: str) -> None:
+    """Two users of one tenant who happen to send the same Idempotency-Key make two requests:
+    neither is answered with the other's stored response, nor refused as a reuse."""
+    key = f"shared-{uuid.uuid4().hex}"
+    if route.startswith("punches"):
+        path = "/api/punches"
+        bodies = [{"employeeId": str(tenant_a.employee_id), "type": t, "timestamp": f"2026-03-02T{h}:00:00-05:00"}
+                  for t, h in (("clock_in", "09"), ("clock_out", "17"))]
+    else:
+        path = "/api/employees"
+        bodies = [employee_body(), employee_body()]
+    first = await api.req("POST", path, tenant_a.manager, key=key, json=bodies[0])
+    second = await api.req("POST", path, tenant_a.admin, key=key, json=bodies[1])
+    for r in (first, second):
+        assert r.status_code == 201, r.text
+        assert "idempotent-replayed" not in r.headers
+    assert first.json()["id"] != second.json()["id"]
+    stored = owner_sql.execute("SELECT count(*) FROM idempotency_records WHERE tenant_id = %s AND key = %s",
+                               (tenant_a.id, key)).fetchone()
+    assert stored == (2,)

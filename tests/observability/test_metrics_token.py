@@ -1,0 +1,46 @@
+"""`UNIFOCUS_METRICS_TOKEN`: when set, GET /metrics answers only the bearer of that token (401
+problem+json otherwise, for a missing, wrong or merely prefixed token); unset, it is open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings, start_app
+
+SCRAPE_TOKEN = "scrape-token-of-the-prometheus-job"
+
+
+async def _get_metrics(owner_url: str, data_dir: Path, token: str | None, headers: dict[str, str]) -> httpx.Response:
+    app, client, lifespan = await start_app(make_settings(owner_url, data_dir, metrics_token=token))
+    try:
+        return await client.get("/metrics", headers=headers)
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer not-the-token"},
+    {"Authorization": f"Bearer {SCRAPE_TOKEN}-and-more"},
+    {"Authorization": SCRAPE_TOKEN[:-1]},
+], ids=["none", "wrong", "longer", "a prefix without Bearer"])
+async def test_a_scrape_without_the_token_is_401(owner_url: str, tmp_path: Path, headers: dict[str, str]) -> None:
+    r = await _get_metrics(owner_url, tmp_path, SCRAPE_TOKEN, headers)
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "unifocus_" not in r.text  # no metric leaks with the refusal
+
+
+async def test_the_tokens_bearer_gets_the_metrics(owner_url: str, tmp_path: Path) -> None:
+    r = await _get_metrics(owner_url, tmp_path, SCRAPE_TOKEN, {"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    assert r.status_code == 200, r.text
+    assert "# TYPE unifocus_" in r.text
+
+
+async def test_without_a_configured_token_metrics_are_open(owner_url: str, tmp_path: Path) -> None:
+    r = await _get_metrics(owner_url, tmp_path, None, {})
+    assert r.status_code == 200 and "# TYPE unifocus_" in r.text
