@@ -97,7 +97,10 @@ def test_unscheduled_work_lands_on_the_local_date_of_its_clock_in() -> None:
     assert all(d.overtime_minutes == 0 for d in in_ny)  # unscheduled is not overtime
 
 
-@pytest.mark.parametrize(("clock_out", "overtime"), [("17:15", 0), ("17:16", 16), ("18:00", 60)])
+# 17:15:59: 8 h 15 min 59 s worked, floored to 495 minutes, so 15 over the shift: not more
+# than the 15-minute threshold (rounding to the nearest minute would make it 16).
+@pytest.mark.parametrize(("clock_out", "overtime"),
+                         [("17:15", 0), ("17:15:59", 0), ("17:16", 16), ("18:00", 60)])
 def test_overtime_follows_the_rule_threshold(clock_out: str, overtime: int) -> None:
     punches = utc_day(MONDAY, (IN, "09:00"), (OUT, clock_out))
     (day,) = day_totals(punches, OCC, UTCZ, MONDAY, MONDAY)
