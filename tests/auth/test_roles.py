@@ -3,6 +3,7 @@ the database on every request, the last admin stays, email and externalId unique
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import Api, TenantFixture
+from tests.conftest import Api, TenantFixture, make_tenant
 from tests.tenancy.routes import all_operations
 from unifocus.auth.roles import Role
+from unifocus.settings import Settings
 
 pytestmark = pytest.mark.tenants
 
@@ -101,6 +103,29 @@ async def test_an_admin_can_step_down_while_another_active_admin_remains(api: Ap
     # Now the former manager is the last admin.
     r = await api.req("PATCH", f"/api/users/{tenant_a.manager_id}", tenant_a.manager, json={"active": False})
     assert r.status_code == 409, r.text
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    api: Api, owner_url: str, settings: Settings, owner_sql: psycopg.Connection
+) -> None:
+    """The check that another active admin remains locks the admins' rows: two admins who
+    demote each other at the same moment cannot both pass it (each seeing the other still an
+    admin) and leave the tenant with none. One wins; the other is refused."""
+    for _ in range(5):
+        t = make_tenant(owner_url, settings)
+        promoted = await api.req("PATCH", f"/api/users/{t.manager_id}", t.admin, json={"role": "admin"})
+        assert promoted.status_code == 200, promoted.text
+        answers = await asyncio.gather(
+            api.req("PATCH", f"/api/users/{t.manager_id}", t.admin, json={"role": "manager"}),
+            api.req("PATCH", f"/api/users/{t.admin_id}", t.manager, json={"role": "manager"}),
+        )
+        # The loser is refused as the last admin (409), or, when the winner committed before its
+        # role was read, as no longer an admin (403).
+        codes = sorted(r.status_code for r in answers)
+        assert codes[0] == 200 and codes[1] in (403, 409), [r.text for r in answers]
+        admins = owner_sql.execute("SELECT count(*) FROM users WHERE tenant_id = %s AND role = 'admin' AND active",
+                                   (t.id,)).fetchone()
+        assert admins == (1,)
 
 
 async def test_an_inactive_admin_does_not_count_as_another_admin(

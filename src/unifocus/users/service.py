@@ -72,7 +72,16 @@ async def create(tx: WriteTx, body: UserCreate) -> User:
     return user
 
 
+# Changes to a tenant's users go one at a time (transaction-scoped, so safe behind PgBouncer).
+# Without it, two admins demoting each other at once each hold their own target's row while
+# the last-admin check waits for the other's: a deadlock, which PostgreSQL breaks after
+# `deadlock_timeout` and the loser gets 503. In turn, the second sees the first's change and
+# gets the last-admin 409. User changes are rare, so the queue costs nothing.
+USERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('unifocus.users:' || $1::uuid::text, 0))"
+
+
 async def update(tx: WriteTx, user_id: UUID, patch: UserPatch) -> User:
+    await tx.conn.execute(USERS_LOCK, tx.caller.tenant_id)
     before = await get(tx.conn, tx.caller, user_id, lock=True)
     fields = patch.model_dump(exclude_unset=True)
     after = before.model_copy(update=fields)
