@@ -4,8 +4,11 @@ a job runs in one replica at a time."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
+
+import pytest
 
 from unifocus.db.pool import Database
 from unifocus.jobs.scheduler import Scheduler
@@ -59,7 +62,8 @@ async def test_a_long_job_holds_back_neither_the_other_jobs_nor_its_own_ticks(
         await db.close()
 
 
-async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: Settings) -> None:
+async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: Settings,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     """Every replica runs the same schedule: when a job is due, each tries the job's advisory
     lock, one runs it, and the others skip the tick, however many ticks pass while it runs."""
     dbs = [Database(runtime_url, settings) for _ in range(2)]
@@ -81,6 +85,7 @@ async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: S
         scheduler.add(name, EVERY_SECOND, job_of(replica), run_at_start=True)
     for scheduler in schedulers:
         scheduler.start()
+    caplog.set_level(logging.INFO, logger="unifocus.jobs")
     try:
         for _ in range(30):
             if starts:
@@ -88,6 +93,8 @@ async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: S
             await asyncio.sleep(0.1)
         await asyncio.sleep(2.5)  # two or three more ticks in each replica
         assert len(starts) == 1, f"the job ran in {len(starts)} places at once: {starts}"
+        # The other replica did try, and found the lock taken (not, say, no connection).
+        assert f"job {name} is running in another replica; skipped" in caplog.text
     finally:
         release.set()
         for scheduler in schedulers:

@@ -246,21 +246,23 @@ async def test_a_failed_caller_lookup_is_ignored_and_the_request_refused_as_it_i
     assert all(rec.exc_info for rec in failed)
 
 
-@pytest.mark.parametrize("route", ["punches (two-statement write)", "employees (classic write)"])
+@pytest.mark.parametrize("path", [
+    pytest.param("/api/punches", id="punches (two-statement write)"),
+    pytest.param("/api/employees", id="employees (classic write)"),
+])
 async def test_a_key_belongs_to_its_user(api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection,
-                                         route: str) -> None:
-    """Two users of one tenant who happen to send the same Idempotency-Key make two requests:
-    neither is answered with the other's stored response, nor refused as a reuse."""
+                                         path: str) -> None:
+    """Two users of one tenant who happen to send the same Idempotency-Key with the same body
+    make two requests: the second is written, not answered with the first user's stored
+    response (nor refused as a reuse)."""
     key = f"shared-{uuid.uuid4().hex}"
-    if route.startswith("punches"):
-        path = "/api/punches"
-        bodies = [{"employeeId": str(tenant_a.employee_id), "type": t, "timestamp": f"2026-03-02T{h}:00:00-05:00"}
-                  for t, h in (("clock_in", "09"), ("clock_out", "17"))]
+    if path == "/api/punches":
+        body: dict[str, object] = {"employeeId": str(tenant_a.employee_id), "type": "clock_in",
+                                   "timestamp": "2026-03-02T09:00:00-05:00"}
     else:
-        path = "/api/employees"
-        bodies = [employee_body(), employee_body()]
-    first = await api.req("POST", path, tenant_a.manager, key=key, json=bodies[0])
-    second = await api.req("POST", path, tenant_a.admin, key=key, json=bodies[1])
+        body = employee_body()
+    first = await api.req("POST", path, tenant_a.manager, key=key, json=body)
+    second = await api.req("POST", path, tenant_a.admin, key=key, json=body)
     for r in (first, second):
         assert r.status_code == 201, r.text
         assert "idempotent-replayed" not in r.headers

@@ -1,5 +1,6 @@
-"""`UNIFOCUS_METRICS_TOKEN`: when set, GET /metrics answers only the bearer of that token (401
-problem+json otherwise, for a missing, wrong or merely prefixed token); unset, it is open."""
+"""`UNIFOCUS_METRICS_TOKEN`: when set, GET /metrics answers only `Authorization: Bearer <token>`
+(401 problem+json otherwise: no token, a wrong, longer or shorter one, or the token without the
+Bearer scheme); unset, it is open."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 
 from tests.conftest import make_settings, start_app
 
+pytestmark = pytest.mark.alerts
+
 SCRAPE_TOKEN = "scrape-token-of-the-prometheus-job"
 
 
 async def _get_metrics(owner_url: str, data_dir: Path, token: str | None, headers: dict[str, str]) -> httpx.Response:
-    app, client, lifespan = await start_app(make_settings(owner_url, data_dir, metrics_token=token))
+    _, client, lifespan = await start_app(make_settings(owner_url, data_dir, metrics_token=token))
     try:
         return await client.get("/metrics", headers=headers)
     finally:
@@ -26,8 +29,10 @@ async def _get_metrics(owner_url: str, data_dir: Path, token: str | None, header
     {},
     {"Authorization": "Bearer not-the-token"},
     {"Authorization": f"Bearer {SCRAPE_TOKEN}-and-more"},
-    {"Authorization": SCRAPE_TOKEN[:-1]},
-], ids=["none", "wrong", "longer", "a prefix without Bearer"])
+    {"Authorization": f"Bearer {SCRAPE_TOKEN[:-1]}"},
+    {"Authorization": SCRAPE_TOKEN},
+    {"Authorization": f"Basic {SCRAPE_TOKEN}"},
+], ids=["none", "wrong", "longer", "a prefix", "without a scheme", "another scheme"])
 async def test_a_scrape_without_the_token_is_401(owner_url: str, tmp_path: Path, headers: dict[str, str]) -> None:
     r = await _get_metrics(owner_url, tmp_path, SCRAPE_TOKEN, headers)
     assert r.status_code == 401, r.text

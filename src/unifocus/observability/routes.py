@@ -23,8 +23,9 @@ router = APIRouter(tags=["health"])
 async def get_metrics(request: Request) -> Response:
     token = request.app.state.settings.metrics_token
     if token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        # The Bearer scheme is required, as Prometheus's `authorization` config sends it.
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise Unauthorized("This metrics endpoint needs its bearer token.")
     refresh(request.app.state.db)
     body, content_type = metrics.render_metrics()

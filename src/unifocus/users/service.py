@@ -10,7 +10,7 @@ import asyncpg
 from unifocus.audit.writer import AuditEntry
 from unifocus.auth.context import Caller, guard
 from unifocus.db.writepath import WriteTx
-from unifocus.errors import Conflict, NotFound
+from unifocus.errors import Conflict, Forbidden, NotFound
 from unifocus.pagination import PageParams, page_of
 from unifocus.users.schemas import User, UserCreate, UserPatch
 
@@ -73,15 +73,22 @@ async def create(tx: WriteTx, body: UserCreate) -> User:
 
 
 # Changes to a tenant's users go one at a time (transaction-scoped, so safe behind PgBouncer).
-# Without it, two admins demoting each other at once each hold their own target's row while
-# the last-admin check waits for the other's: a deadlock, which PostgreSQL breaks after
-# `deadlock_timeout` and the loser gets 503. In turn, the second sees the first's change and
-# gets the last-admin 409. User changes are rare, so the queue costs nothing.
+# Two admins demoting each other at once would otherwise both pass the last-admin check (or,
+# with row locks instead, each hold its own target's row while waiting for the other's: a
+# deadlock, which PostgreSQL breaks after `deadlock_timeout` with a 503). Queued, the second
+# re-reads its caller after the first has committed: no longer an admin, it gets 403; still
+# one but now the last, 409. User changes are rare, so the queue costs nothing.
 USERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('unifocus.users:' || $1::uuid::text, 0))"
+CALLER_NOW = "SELECT role, active FROM users WHERE tenant_id = $1 AND id = $2"
 
 
 async def update(tx: WriteTx, user_id: UUID, patch: UserPatch) -> User:
     await tx.conn.execute(USERS_LOCK, tx.caller.tenant_id)
+    # The caller's role was read before the queue: a change committed meanwhile may have
+    # taken it away, and an admin's power must not outlive it.
+    now = await tx.conn.fetchrow(CALLER_NOW, tx.caller.tenant_id, tx.caller.user_id)
+    if now is None or not now["active"] or now["role"] != "admin":
+        raise Forbidden("This operation needs the admin role.")
     before = await get(tx.conn, tx.caller, user_id, lock=True)
     fields = patch.model_dump(exclude_unset=True)
     after = before.model_copy(update=fields)
@@ -91,10 +98,9 @@ async def update(tx: WriteTx, user_id: UUID, patch: UserPatch) -> User:
         after.role.value != "admin" or not after.active
     )
     if losing_admin:
-        # Lock every active admin row so two concurrent demotions cannot both pass.
+        # Under USERS_LOCK no other change to these rows is in flight.
         admins = await tx.conn.fetch(
-            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin' AND active FOR UPDATE",
-            tx.caller.tenant_id,
+            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin' AND active", tx.caller.tenant_id,
         )
         if len([a for a in admins if a["id"] != user_id]) == 0:
             raise Conflict("The last active admin cannot be demoted or deactivated.")
