@@ -81,6 +81,7 @@ from run import (
     run_wrk,
     seed,
     start_service,
+    stop_probes,
     write_result,
 )
 from unifocus.auth.tokens import mint_token
@@ -548,9 +549,7 @@ def calibrate(args: argparse.Namespace, db: str, work: Path, started: list[Serve
     load["writes"] = punch_count(db) - before
     time.sleep(tick + args.scrape_interval + 1)  # the load's last scrape, evaluated
     t_end = time.time()
-    for probe in probes:
-        probe.stopping.set()
-        probe.join()
+    stop_probes(probes)
 
     print("querying Prometheus ...", flush=True)
     evaluation = evaluate(prom, records, rules, prom_start, t0, t1, t_end, args.eval_interval)

@@ -319,6 +319,13 @@ def health_probes(base: str) -> list[HealthProbe]:
     return probes
 
 
+def stop_probes(probes: list[HealthProbe]) -> None:
+    """Stop the probes and wait for their threads: their summaries are final after this."""
+    for probe in probes:
+        probe.stopping.set()
+        probe.join()
+
+
 def pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -574,9 +581,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     hist_before = punches_within(service.base)
     fresh = run_wrk(service.base, fresh_env, args.duration, args.clients, work / "fresh.json")
     hist_after = punches_within(service.base)
-    for probe in probes:
-        probe.stopping.set()
-        probe.join()
+    stop_probes(probes)
     fresh["writes"] = punch_count(db) - before
     fresh["cpu_ms_per_write"] = meters.per_write(fresh["writes"])
     fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
@@ -722,9 +727,7 @@ def probe_interference(args: argparse.Namespace, db: str, work: Path, service: S
         run = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"prb{i}{uuid.uuid4().hex[:6]}",
                                      "BENCH_DAY0": str(midnight_days_ago(PROBE_DAYS_AGO + SPAN_DAYS * i))},
                       args.probe_window, args.clients, work / f"probe{i}.json")
-        for probe in probes:
-            probe.stopping.set()
-            probe.join()
+        stop_probes(probes)
         sides[side].append({"writes_per_s": round((punch_count(db) - before) / run["duration_s"], 1),
                             "p99_ms": run["p99_ms"], "non_2xx": run["non_2xx"],
                             "probe_failures": sum(p.failures for p in probes)})

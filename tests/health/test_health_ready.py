@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Api, TenantFixture, create_database, drop_database, free_port, make_settings, start_app
+from tests.faults.support import running_app as app_and_client  # (app, client)
 from tests.health.proxy import BlackHole, TcpProxy, postgres_address, url_through
 from unifocus import __version__
 from unifocus.db.migrate import upgrade
@@ -204,11 +205,10 @@ async def test_a_request_that_finds_every_pooled_connection_held_answers_503_wit
     answers 503 with Retry-After (never a hang behind, say, long exports holding the pool),
     and is served as soon as a connection is free again."""
     timeout = 1.0
-    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path, db_pool_max=1,
-                                                          db_timeout_seconds=timeout))
-    api = Api(client)
-    try:
-        pool = app.state.db.pool  # type: ignore[attr-defined]
+    settings = make_settings(owner_url, tmp_path, db_pool_max=1, db_timeout_seconds=timeout)
+    async with app_and_client(settings) as (app, client):
+        api = Api(client)
+        pool = app.state.db.pool
         held = await pool.acquire()
         try:
             started = time.perf_counter()
@@ -222,9 +222,6 @@ async def test_a_request_that_finds_every_pooled_connection_held_answers_503_wit
             await pool.release(held)
         r = await api.req("GET", "/api/employees", tenant_a.manager)
         assert r.status_code == 200, r.text
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_path: Path) -> None:

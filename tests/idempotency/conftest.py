@@ -49,6 +49,12 @@ def record(owner_sql: psycopg.Connection, tenant_id: uuid.UUID, key: str) -> tup
         "WHERE tenant_id = %s AND key = %s", (tenant_id, key)).fetchone()
 
 
+def expire(owner_sql: psycopg.Connection, tenant_id: object, key: str) -> None:
+    """Put a key's record a second past its window (the cleanup job has not run yet)."""
+    owner_sql.execute("UPDATE idempotency_records SET expires_at = now() - interval '1 second' "
+                      "WHERE tenant_id = %s AND key = %s", (tenant_id, key))
+
+
 def new_key() -> str:
     return f"k-{uuid.uuid4().hex}"
 

@@ -14,6 +14,7 @@ from tests.idempotency.conftest import (
     audit_entries,
     employee_body,
     employees_named,
+    expire,
     new_key,
     problem_type,
     record,
@@ -200,17 +201,12 @@ async def test_same_key_from_another_user_or_tenant_is_independent(
         assert again.headers["idempotent-replayed"] == "true" and again.content == original.content
 
 
-def _expire(owner_sql: psycopg.Connection, tenant_id: object, key: str) -> None:
-    owner_sql.execute("UPDATE idempotency_records SET expires_at = now() - interval '1 second' "
-                      "WHERE tenant_id = %s AND key = %s", (tenant_id, key))
-
-
 async def test_expired_key_runs_again_before_cleanup(api: Api, tenant_a: TenantFixture,
                                                      owner_sql: psycopg.Connection) -> None:
     key, body = new_key(), employee_body()
     first = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert first.status_code == 201
-    _expire(owner_sql, tenant_a.id, key)
+    expire(owner_sql, tenant_a.id, key)
     second = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert second.status_code == 201, second.text
     assert "idempotent-replayed" not in second.headers
@@ -224,7 +220,7 @@ async def test_expired_key_runs_again_before_cleanup(api: Api, tenant_a: TenantF
     third = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert third.headers["idempotent-replayed"] == "true" and third.content == second.content
     # After expiry the key may also carry another request.
-    _expire(owner_sql, tenant_a.id, key)
+    expire(owner_sql, tenant_a.id, key)
     other = employee_body()
     fourth = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=other)
     assert fourth.status_code == 201, fourth.text
@@ -254,7 +250,7 @@ async def test_expired_key_whose_rerun_is_a_domain_error_answers_the_new_error(
     key, body = new_key(), employee_body(externalId="ONCE")
     first = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert first.status_code == 201
-    _expire(owner_sql, tenant_a.id, key)
+    expire(owner_sql, tenant_a.id, key)
     second = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
     assert second.status_code == 409, second.text
     assert "idempotent-replayed" not in second.headers

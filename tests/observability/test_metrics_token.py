@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_settings, start_app
+from tests.conftest import make_settings
+from tests.faults.support import running_app
 
 pytestmark = pytest.mark.alerts
 
@@ -17,12 +18,8 @@ SCRAPE_TOKEN = "scrape-token-of-the-prometheus-job"
 
 
 async def _get_metrics(owner_url: str, data_dir: Path, token: str | None, headers: dict[str, str]) -> httpx.Response:
-    _, client, lifespan = await start_app(make_settings(owner_url, data_dir, metrics_token=token))
-    try:
+    async with running_app(make_settings(owner_url, data_dir, metrics_token=token)) as (_, client):
         return await client.get("/metrics", headers=headers)
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("headers", [

@@ -103,7 +103,6 @@ async def test_the_sweep_raises_what_a_late_upload_left_open(
     assert [page async for page in late_pages(db, tenant_a.id, now)] == []  # a pass later: not read again
 
 
-
 async def test_the_late_pass_reads_an_upload_a_page_of_employees_at_a_time(
     api: Api, tenant_a: TenantFixture, app_client: tuple, owner_sql: psycopg.Connection,
     monkeypatch: pytest.MonkeyPatch
@@ -139,6 +138,7 @@ async def test_the_late_pass_reads_an_upload_a_page_of_employees_at_a_time(
     (mark,) = owner_sql.execute("SELECT late_swept_until FROM tenants WHERE tenant_id = %s",
                                 (tenant_a.id,)).fetchone()
     assert mark is not None and mark > now - timedelta(minutes=1)
+
 
 def test_late_days_are_evaluated_in_bounded_zones() -> None:
     """Runs of days merge into one zone (a punch's 24 h either side), split every 7 days, so

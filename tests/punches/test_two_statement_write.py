@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import Api, TenantFixture, make_settings, make_tenant, tenant_counts
 from tests.faults.support import running_app
+from tests.idempotency.conftest import expire, record
 from tests.idempotency.test_concurrency import check_storm
 from tests.punches.test_punches import MONDAY, punch, schedule
 from unifocus.audit.verify import verify_url
@@ -322,8 +323,7 @@ async def test_an_expired_key_is_a_new_request_on_the_two_statement_write(
     first = await api.req("POST", "/api/punches", tenant_a.employee, key="k-expiring", json={
         "employeeId": str(tenant_a.employee_id), "type": "clock_in", "timestamp": f"{MONDAY}T09:00:00-05:00"})
     assert first.status_code == 201, first.text
-    owner_sql.execute("UPDATE idempotency_records SET expires_at = now() - interval '1 second' "
-                      "WHERE tenant_id = %s AND key = 'k-expiring'", (tenant_a.id,))
+    expire(owner_sql, tenant_a.id, "k-expiring")
     second = await api.req("POST", "/api/punches", tenant_a.employee, key="k-expiring", json={
         "employeeId": str(tenant_a.employee_id), "type": "clock_out", "timestamp": CLOCK_OUT})
     assert second.status_code == 201, second.text
@@ -331,6 +331,5 @@ async def test_an_expired_key_is_a_new_request_on_the_two_statement_write(
     assert second.json()["id"] != first.json()["id"]
     assert moved(before) == {"written": 2}
     assert tenant_counts(owner_sql, tenant_a.id, "punches", "idempotency_records") == (2, 1)
-    stored = owner_sql.execute("SELECT body FROM idempotency_records WHERE tenant_id = %s AND key = 'k-expiring'",
-                               (tenant_a.id,)).fetchone()
-    assert stored is not None and bytes(stored[0]) == second.content
+    stored = record(owner_sql, tenant_a.id, "k-expiring")
+    assert stored is not None and bytes(stored[1]) == second.content

@@ -91,34 +91,29 @@ async def test_oversized_body_is_413_and_writes_nothing(api: Api, tenant_a: Tena
 
 
 async def test_a_declared_oversized_body_is_refused_before_any_of_it_is_read(
-    owner_url: str, tmp_path: Path, tenant_a: TenantFixture
+    app_client: tuple[Any, Any], tenant_a: TenantFixture
 ) -> None:
     """A Content-Length over the limit is refused at once: the service does not wait for a
     body it would refuse (a client that declares 10 MB and sends nothing holds no request)."""
-    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path))
-    try:
-        sent: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
 
-        async def receive() -> dict[str, Any]:  # the body never comes
-            await asyncio.Event().wait()
-            raise AssertionError("unreachable")
+    async def receive() -> dict[str, Any]:  # the body never comes
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
 
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/api/employees", "raw_path": b"/api/employees", "query_string": b"",
-            "root_path": "", "client": ("127.0.0.1", 50000), "server": ("test", 80),
-            "headers": [(b"host", b"test"), (b"content-type", b"application/json"),
-                        (b"content-length", str(10 * 1024 * 1024).encode()),
-                        (b"authorization", f"Bearer {tenant_a.manager}".encode())],
-        }
-        await asyncio.wait_for(app(scope, receive, send), 5)  # type: ignore[operator]
-        assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/employees", "raw_path": b"/api/employees", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("test", 80),
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json"),
+                    (b"content-length", str(10 * 1024 * 1024).encode()),
+                    (b"authorization", f"Bearer {tenant_a.manager}".encode())],
+    }
+    await asyncio.wait_for(app_client[0](scope, receive, send), 5)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
 
 
 @pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}")], ids=["arrays", "objects"])

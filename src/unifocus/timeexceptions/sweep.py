@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 from unifocus.audit.writer import AuditEntry, append
-from unifocus.db.pool import UNAVAILABLE, Database
+from unifocus.db.pool import Database
 from unifocus.errors import ServiceUnavailable
 from unifocus.jobs.scheduler import tenant_ids
 from unifocus.observability import hooks
@@ -184,7 +184,6 @@ class SweepFailed(RuntimeError):
 # outage fails the run at once instead of one timeout and traceback per tenant (a single
 # tenant's long lock wait also ends as "unavailable", and must not stop the others).
 UNAVAILABLE_IN_A_ROW = 3
-DOWN: tuple[type[BaseException], ...] = (*UNAVAILABLE, ServiceUnavailable)
 
 
 async def _each_tenant(db: Database, now: datetime | None, chains: int, what: str,
@@ -199,7 +198,9 @@ async def _each_tenant(db: Database, now: datetime | None, chains: int, what: st
             raised += await one(db, tenant, now, chains)  # type: ignore[arg-type]
             unavailable = 0
         except Exception as exc:
-            unavailable = unavailable + 1 if isinstance(exc, DOWN) else 0
+            # Every pass reads and writes through `db.tenant_tx`, which turns the driver's
+            # unavailability errors into ServiceUnavailable.
+            unavailable = unavailable + 1 if isinstance(exc, ServiceUnavailable) else 0
             if unavailable >= UNAVAILABLE_IN_A_ROW:
                 raise
             log.exception("the exception sweep's %s of tenant %s failed", what, tenant)

@@ -76,18 +76,18 @@ async def create(tx: WriteTx, body: UserCreate) -> User:
 # Two admins demoting each other at once would otherwise both pass the last-admin check (or,
 # with row locks instead, each hold its own target's row while waiting for the other's: a
 # deadlock, which PostgreSQL breaks after `deadlock_timeout` with a 503). Queued, the second
-# re-reads its caller after the first has committed: no longer an admin, it gets 403; still
-# one but now the last, 409. User changes are rare, so the queue costs nothing.
+# reads the admins after the first has committed: its caller no longer one, it gets 403; still
+# one but about to lose the last, 409. User changes are rare, so the queue costs nothing.
 USERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('unifocus.users:' || $1::uuid::text, 0))"
-CALLER_NOW = "SELECT role, active FROM users WHERE tenant_id = $1 AND id = $2"
+ACTIVE_ADMINS = "SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin' AND active"
 
 
 async def update(tx: WriteTx, user_id: UUID, patch: UserPatch) -> User:
     await tx.conn.execute(USERS_LOCK, tx.caller.tenant_id)
+    admins = {r["id"] for r in await tx.conn.fetch(ACTIVE_ADMINS, tx.caller.tenant_id)}
     # The caller's role was read before the queue: a change committed meanwhile may have
     # taken it away, and an admin's power must not outlive it.
-    now = await tx.conn.fetchrow(CALLER_NOW, tx.caller.tenant_id, tx.caller.user_id)
-    if now is None or not now["active"] or now["role"] != "admin":
+    if tx.caller.user_id not in admins:
         raise Forbidden("This operation needs the admin role.")
     before = await get(tx.conn, tx.caller, user_id, lock=True)
     fields = patch.model_dump(exclude_unset=True)
@@ -97,13 +97,8 @@ async def update(tx: WriteTx, user_id: UUID, patch: UserPatch) -> User:
     losing_admin = before.role.value == "admin" and before.active and (
         after.role.value != "admin" or not after.active
     )
-    if losing_admin:
-        # Under USERS_LOCK no other change to these rows is in flight.
-        admins = await tx.conn.fetch(
-            "SELECT id FROM users WHERE tenant_id = $1 AND role = 'admin' AND active", tx.caller.tenant_id,
-        )
-        if len([a for a in admins if a["id"] != user_id]) == 0:
-            raise Conflict("The last active admin cannot be demoted or deactivated.")
+    if losing_admin and not admins - {user_id}:
+        raise Conflict("The last active admin cannot be demoted or deactivated.")
     if after == before:
         return before
     await tx.conn.execute(
