@@ -3,16 +3,18 @@
     .venv/bin/python bench/ab.py '{"UNIFOCUS_DB_POOL_MAX": "10"}' '{"UNIFOCUS_DB_POOL_MAX": "4"}' \
         [--rounds 2] [--duration 12] [--clients 16]
 
-Each argument is a JSON object of environment variables for `unifocus serve --workers 2`
-(`{}`: the defaults; `{"PYTHONPATH": "/path/to/other/checkout/src"}` runs another checkout's
-code). Rounds alternate the variants (A B A B ...), so a drift of this shared machine's speed
-falls on both; each run is a fresh server, a 2 s warm-up, then `--duration` s of wrk with
-`punch.lua` on days no earlier run used. Per run: writes/s (counted in the database), p50 /
-p99, and the CPU per write of the bench database's PostgreSQL backends and of the server's
-processes (`cpu.py`), and how the punches were written (`write_paths`: the service's
-`unifocus_punch_writes_total` by outcome and the mean group of group commit, warm-up
-included). `make bench` is the reference measurement; this answers "is B better
-than A" when the difference is smaller than the machine's drift between two `make bench` runs.
+Each argument is a JSON object of environment variables for `unifocus serve --workers 2` (`{}`:
+the defaults; `{"PYTHONPATH": "/path/to/other/checkout/src"}` runs another checkout's code;
+`{database}` in a value is the A/B's database, so `{"DATABASE_URL":
+"postgresql://postgres@/{database}?host=/var/run/postgresql"}` runs the service over the
+server's Unix socket). Rounds alternate the variants (A B A B ...), so a drift of this shared
+machine's speed falls on both; each run is a fresh server, a 2 s warm-up, then `--duration` s
+of wrk with `punch.lua` on days no earlier run used. Per run: writes/s (counted in the
+database), p50 / p99, and the CPU per write of the bench database's PostgreSQL backends and of
+the server's processes (`cpu.py`), and how the punches were written (`write_paths`: the
+service's `unifocus_punch_writes_total` by outcome and the mean group of group commit, warm-up
+included). `make bench` is the reference measurement; this answers "is B better than A" when
+the difference is smaller than the machine's drift between two `make bench` runs.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def write_paths(base: str) -> dict[str, float]:
 def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefix: str,
                 day0: int, args: argparse.Namespace) -> dict[str, Any]:
     started: list[Server] = []
+    database = db.rsplit("/", 1)[-1]
+    env_vars = {k: v.replace("{database}", database) for k, v in env_vars.items()}
     server, _ = start_service(work, db, "WARNING", started, extra_env=env_vars)
     try:
         load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
@@ -83,6 +87,7 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
         writes = punch_count(db) - before
         return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
                 "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes),
+                "machine_share": meters.machine_share,
                 "write_paths": write_paths(server.base)}
     finally:
         server.stop()

@@ -81,3 +81,46 @@ def pids_of(pids: set[int]) -> Callable[[int, bytes], bool]:
 
 def command(name: bytes) -> Callable[[int, bytes], bool]:
     return lambda _pid, cmd: cmd.split(b"\0", 1)[0].rsplit(b"/", 1)[-1] == name
+
+
+class MachineShare:
+    """How the whole machine's CPU time went while a load ran, from /proc/stat's `cpu` line:
+    `busy` (every state but idle and iowait) and `steal` (time the hypervisor gave this
+    virtual machine's cores to someone else), each a share of all cores' time. A run whose
+    figures moved with the machine and not with the code shows it here: a saturated machine
+    is busy near 1.0, and steal is time no process of the run could have had."""
+
+    def __init__(self) -> None:
+        self.first = self._read()
+
+    @staticmethod
+    def _read() -> list[int]:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:]]
+
+    def stop(self) -> dict[str, float]:
+        delta = [b - a for a, b in zip(self.first, self._read(), strict=False)]
+        # user nice system idle iowait irq softirq steal (guest time is inside user already)
+        total = sum(delta[:8]) or 1
+        idle = delta[3] + delta[4]
+        return {"busy": round((total - idle) / total, 3), "steal": round(delta[7] / total, 4)}
+
+
+def python_loop_ms(rounds: int = 5) -> float:
+    """One core's speed for pure Python, before any load: the best of `rounds` timings of a
+    fixed loop (integer arithmetic, a dict, a list) in milliseconds. The same code gives the
+    same figure on the same machine in the same state, so it tells machine states apart
+    across runs (the workers' Python is the larger half of a punch's CPU)."""
+    import time
+
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        seen: dict[int, int] = {}
+        acc: list[int] = []
+        for i in range(300_000):
+            seen[i & 1023] = i
+            if i % 7 == 0:
+                acc.append(i)
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)

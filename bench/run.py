@@ -63,7 +63,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cpu import CpuMeter, command, pids_of, postgres_backends  # noqa: E402
+from cpu import CpuMeter, MachineShare, command, pids_of, postgres_backends, python_loop_ms  # noqa: E402
 from unifocus.audit.verify import verify_url  # noqa: E402
 from unifocus.auth.tokens import mint_token  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
@@ -345,6 +345,13 @@ def code_version() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str | None:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
                 duration: int) -> dict[str, Any]:
     """pgbench with `script` on `url`: its figures, the punches it wrote (counted on `db`) and
@@ -364,7 +371,7 @@ def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.U
     writes = punch_count(db) - before
     return {"tps": float(tps.group(1)) if tps else 0.0, "latency_avg_ms": float(lat.group(1)) if lat else None,
             "failed": int(failed.group(1)) if failed else 0, "writes": writes,
-            "cpu_ms_per_write": meters.per_write(writes)}
+            "cpu_ms_per_write": meters.per_write(writes), "machine_share": meters.machine_share}
 
 
 class Meters:
@@ -376,9 +383,13 @@ class Meters:
                        **{k: CpuMeter(match) for k, match in others.items()}}
         for m in self.meters.values():
             m.start()
+        self.machine = MachineShare()
+        self.machine_share: dict[str, float] = {}
 
     def per_write(self, writes: int) -> dict[str, float | None]:
-        """CPU milliseconds per write of each group (None: no such process on this machine)."""
+        """CPU milliseconds per write of each group (None: no such process on this machine);
+        `machine_share` then holds the whole machine's busy and steal shares over the load."""
+        self.machine_share = self.machine.stop()
         out: dict[str, float | None] = {}
         for name, meter in self.meters.items():
             seconds = meter.stop()
@@ -529,6 +540,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     token = mint_token(settings, tenant, str(user), ttl_minutes=120)
     print(f"bench database ready ({args.employees} employees); counting round trips ...", flush=True)
     statements = asyncio.run(count_round_trips(settings, token))
+    loop_ms = python_loop_ms()
 
     print(f"pgbench: {args.clients} clients, {args.duration} s ...", flush=True)
     pgb = run_pgbench(db, runtime, HERE / "pgbench_punch.sql", tenant, user, args.employees, args.clients,
@@ -559,6 +571,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
                    args.duration, args.clients, work / "base.json")
     base["writes"] = punch_count(db) - before
     base["cpu_ms_per_write"] = meters.per_write(base["writes"])
+    base["machine_share"] = meters.machine_share
     base["writes_per_s"] = base["writes"] / base["duration_s"]
     base["peak_rss_mb"] = baseline.peak_rss_mb()
     baseline.stop()
@@ -584,6 +597,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     stop_probes(probes)
     fresh["writes"] = punch_count(db) - before
     fresh["cpu_ms_per_write"] = meters.per_write(fresh["writes"])
+    fresh["machine_share"] = meters.machine_share
     fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
     fresh["health"], fresh["ready"] = (probe.summary() for probe in probes)
     answered = hist_after[1] - hist_before[1]
@@ -655,7 +669,13 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": code_version(),
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        # which state of the machine the run met: its CPU, one core's speed for pure Python
+        # before any load (cpu.python_loop_ms: lower is faster), and during each fresh run the
+        # whole machine's busy and hypervisor-stolen shares (cpu.MachineShare)
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "cpu_model": cpu_model(),
+                    "python_loop_ms": loop_ms,
+                    "during_load": {"pgbench": pgb["machine_share"], "pgbench_service_sql": pgs["machine_share"],
+                                    "baseline": base["machine_share"], "service": fresh["machine_share"]}},
         "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
                    "employees": args.employees, "duration_s": args.duration,
                    "replay_duration_s": args.replay_duration, "storm_duration_s": args.storm_duration,
@@ -894,6 +914,9 @@ def report(r: dict[str, Any]) -> None:
         ("CPU ms per write: service's SQL in pgbench (PG / pgbench)", cpu(r, "pgbench_service_sql", "pgbench")),
         ("CPU ms per write: baseline (PostgreSQL / workers)", cpu(r, "baseline", "http_workers")),
         ("CPU ms per write: service (PostgreSQL / workers)", cpu(r, "service", "http_workers")),
+        ("machine: pure-Python loop before the load (ms, lower is faster)", r["machine"]["python_loop_ms"]),
+        ("machine: busy / stolen share of both cores, service's run",
+         f"{r['machine']['during_load']['service']['busy']} / {r['machine']['during_load']['service']['steal']}"),
         ("service latency p50 / p99 (ms)",
          f"{r['service_latency_ms']['p50']:.1f} / {r['service_latency_ms']['p99']:.1f}"),
         ("service: share within 25 ms, its own histogram (in-app)", f(r["service_in_app_share_within_25ms"])),
