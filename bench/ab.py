@@ -14,7 +14,8 @@ database), p50 / p99, and the CPU per write of the bench database's PostgreSQL b
 the server's processes (`cpu.py`), and how the punches were written (`write_paths`: the
 service's `unifocus_punch_writes_total` by outcome and the mean group of group commit, warm-up
 included). `make bench` is the reference measurement; this answers "is B better than A" when
-the difference is smaller than the machine's drift between two `make bench` runs.
+the difference is smaller than the machine's drift between two `make bench` runs. The
+figures are printed and written to `bench/results/ab-<UTC>.json`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import sys
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,9 @@ from run import (
     Server,
     Settings,
     analyze,
+    code_version,
+    cpu_model,
+    database_name,
     midnight_days_ago,
     mint_token,
     punch_count,
@@ -71,7 +76,7 @@ def write_paths(base: str) -> dict[str, float]:
 def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefix: str,
                 day0: int, args: argparse.Namespace) -> dict[str, Any]:
     started: list[Server] = []
-    database = db.rsplit("/", 1)[-1]
+    database = database_name(db)  # the URL's path: a socket URL carries `?host=/dir` after it
     env_vars = {k: v.replace("{database}", database) for k, v in env_vars.items()}
     server, _ = start_service(work, db, "WARNING", started, extra_env=env_vars)
     try:
@@ -84,10 +89,11 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
         meters = Meters(db, {"http_workers": pids_of({server.proc.pid, *server.workers()})})
         result = run_wrk(server.base, {**load, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.duration,
                          args.clients, work / "run.json")
+        share = meters.machine_share()
         writes = punch_count(db) - before
         return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
                 "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes),
-                "machine_share": meters.machine_share,
+                "machine_share": share,
                 "write_paths": write_paths(server.base)}
     finally:
         server.stop()
@@ -134,6 +140,18 @@ def main() -> None:
         rates = ", ".join(str(x["writes_per_s"]) for x in runs)
         pg = ", ".join(str(x["cpu_ms_per_write"]["postgres"]) for x in runs)
         print(f"{json.dumps(env_vars)}: writes/s {rates}; PostgreSQL CPU ms per write {pg}")
+    stamp = datetime.now(UTC)
+    out_file = Path(__file__).parent / "results" / f"ab-{stamp:%Y%m%dT%H%M%SZ}.json"
+    out_file.parent.mkdir(exist_ok=True)
+    out_file.write_text(json.dumps({
+        "timestamp": stamp.isoformat(timespec="seconds"), "code": code_version(),
+        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
+        "params": {"rounds": args.rounds, "duration_s": args.duration, "clients": args.clients,
+                   "employees": args.employees, "order": args.order},
+        # runs in the order they ran: round r's variant 0, 1, ..., then round r + 1
+        "variants": [{"env": env_vars, "runs": runs} for env_vars, runs in zip(variants, results, strict=True)],
+    }, indent=1) + "\n")
+    print(f"written to {out_file.relative_to(Path(__file__).parent.parent)}")
 
 
 if __name__ == "__main__":

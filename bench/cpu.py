@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,10 +86,10 @@ def command(name: bytes) -> Callable[[int, bytes], bool]:
 
 class MachineShare:
     """How the whole machine's CPU time went while a load ran, from /proc/stat's `cpu` line:
-    `busy` (every state but idle and iowait) and `steal` (time the hypervisor gave this
-    virtual machine's cores to someone else), each a share of all cores' time. A run whose
-    figures moved with the machine and not with the code shows it here: a saturated machine
-    is busy near 1.0, and steal is time no process of the run could have had."""
+    `busy` (every state but idle and iowait, steal included) and `steal` (time the hypervisor
+    gave this virtual machine's cores to someone else), each a share of all cores' time. A
+    saturated machine is busy near 1.0; steal is time no process of the run could have had,
+    so a high steal explains a slow run that the code does not."""
 
     def __init__(self) -> None:
         self.first = self._read()
@@ -100,6 +101,7 @@ class MachineShare:
 
     def stop(self) -> dict[str, float]:
         delta = [b - a for a, b in zip(self.first, self._read(), strict=False)]
+        delta += [0] * (8 - len(delta))  # kernels before 2.6.11 had no steal column
         # user nice system idle iowait irq softirq steal (guest time is inside user already)
         total = sum(delta[:8]) or 1
         idle = delta[3] + delta[4]
@@ -108,11 +110,9 @@ class MachineShare:
 
 def python_loop_ms(rounds: int = 5) -> float:
     """One core's speed for pure Python, before any load: the best of `rounds` timings of a
-    fixed loop (integer arithmetic, a dict, a list) in milliseconds. The same code gives the
-    same figure on the same machine in the same state, so it tells machine states apart
-    across runs (the workers' Python is the larger half of a punch's CPU)."""
-    import time
-
+    fixed loop (integer arithmetic, a dict, a list) in milliseconds. Recorded to see whether
+    it explains the differences between runs (the workers' Python is the larger half of a
+    punch's CPU); a short probe taken once, it does not follow the machine during the load."""
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()

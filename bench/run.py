@@ -363,6 +363,7 @@ def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.U
          "-D", f"tenant={tenant}", "-D", f"user={user}", "-D", f"nemp={employees}", "-D", f"eoff={employees}",
          "-D", f"chains={CHAINS}", url],
         capture_output=True, text=True, check=False)
+    share = meters.machine_share()
     if proc.returncode != 0:
         raise RuntimeError(f"pgbench failed: {proc.stderr[-2000:]}")
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
@@ -371,7 +372,7 @@ def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.U
     writes = punch_count(db) - before
     return {"tps": float(tps.group(1)) if tps else 0.0, "latency_avg_ms": float(lat.group(1)) if lat else None,
             "failed": int(failed.group(1)) if failed else 0, "writes": writes,
-            "cpu_ms_per_write": meters.per_write(writes), "machine_share": meters.machine_share}
+            "cpu_ms_per_write": meters.per_write(writes), "machine_share": share}
 
 
 class Meters:
@@ -384,12 +385,14 @@ class Meters:
         for m in self.meters.values():
             m.start()
         self.machine = MachineShare()
-        self.machine_share: dict[str, float] = {}
+
+    def machine_share(self) -> dict[str, float]:
+        """The whole machine's busy and stolen shares since the start: called as the load ends,
+        before the counting that follows it."""
+        return self.machine.stop()
 
     def per_write(self, writes: int) -> dict[str, float | None]:
-        """CPU milliseconds per write of each group (None: no such process on this machine);
-        `machine_share` then holds the whole machine's busy and steal shares over the load."""
-        self.machine_share = self.machine.stop()
+        """CPU milliseconds per write of each group (None: no such process on this machine)."""
         out: dict[str, float | None] = {}
         for name, meter in self.meters.items():
             seconds = meter.stop()
@@ -569,9 +572,9 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
                    args.duration, args.clients, work / "base.json")
+    base["machine_share"] = meters.machine_share()
     base["writes"] = punch_count(db) - before
     base["cpu_ms_per_write"] = meters.per_write(base["writes"])
-    base["machine_share"] = meters.machine_share
     base["writes_per_s"] = base["writes"] / base["duration_s"]
     base["peak_rss_mb"] = baseline.peak_rss_mb()
     baseline.stop()
@@ -593,11 +596,11 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     meters = Meters(db, {"http_workers": pids_of({service.proc.pid, *service.workers()}), "wrk": command(b"wrk")})
     hist_before = punches_within(service.base)
     fresh = run_wrk(service.base, fresh_env, args.duration, args.clients, work / "fresh.json")
+    fresh["machine_share"] = meters.machine_share()
     hist_after = punches_within(service.base)
     stop_probes(probes)
     fresh["writes"] = punch_count(db) - before
     fresh["cpu_ms_per_write"] = meters.per_write(fresh["writes"])
-    fresh["machine_share"] = meters.machine_share
     fresh["writes_per_s"] = fresh["writes"] / fresh["duration_s"]
     fresh["health"], fresh["ready"] = (probe.summary() for probe in probes)
     answered = hist_after[1] - hist_before[1]
