@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from cpu import pids_of
+from cpu import cpu_model, pids_of
 from run import (
     SECRET,
     Meters,
@@ -42,7 +42,6 @@ from run import (
     Settings,
     analyze,
     code_version,
-    cpu_model,
     database_name,
     midnight_days_ago,
     mint_token,
@@ -52,6 +51,7 @@ from run import (
     start_service,
     upgrade,
     with_database,
+    write_result,
 )
 
 _SAMPLE = re.compile(r'^(unifocus_punch_writes_total|unifocus_write_group(?:s|_items)_total)'
@@ -140,18 +140,14 @@ def main() -> None:
         rates = ", ".join(str(x["writes_per_s"]) for x in runs)
         pg = ", ".join(str(x["cpu_ms_per_write"]["postgres"]) for x in runs)
         print(f"{json.dumps(env_vars)}: writes/s {rates}; PostgreSQL CPU ms per write {pg}")
-    stamp = datetime.now(UTC)
-    out_file = Path(__file__).parent / "results" / f"ab-{stamp:%Y%m%dT%H%M%SZ}.json"
-    out_file.parent.mkdir(exist_ok=True)
-    out_file.write_text(json.dumps({
-        "timestamp": stamp.isoformat(timespec="seconds"), "code": code_version(),
+    write_result("ab", {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
         "params": {"rounds": args.rounds, "duration_s": args.duration, "clients": args.clients,
                    "employees": args.employees, "order": args.order},
-        # runs in the order they ran: round r's variant 0, 1, ..., then round r + 1
+        # each variant's runs, round 1 first (the rounds alternated the variants)
         "variants": [{"env": env_vars, "runs": runs} for env_vars, runs in zip(variants, results, strict=True)],
-    }, indent=1) + "\n")
-    print(f"written to {out_file.relative_to(Path(__file__).parent.parent)}")
+    })
 
 
 if __name__ == "__main__":

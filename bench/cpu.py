@@ -108,6 +108,14 @@ class MachineShare:
         return {"busy": round((total - idle) / total, 3), "steal": round(delta[7] / total, 4)}
 
 
+def cpu_model() -> str | None:
+    """The processor's name as /proc/cpuinfo gives it (None where it gives none)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def python_loop_ms(rounds: int = 5) -> float:
     """One core's speed for pure Python, before any load: the best of `rounds` timings of a
     fixed loop (integer arithmetic, a dict, a list) in milliseconds. Recorded to see whether

@@ -63,7 +63,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cpu import CpuMeter, MachineShare, command, pids_of, postgres_backends, python_loop_ms  # noqa: E402
+from cpu import CpuMeter, MachineShare, command, cpu_model, pids_of, postgres_backends, python_loop_ms  # noqa: E402
 from unifocus.audit.verify import verify_url  # noqa: E402
 from unifocus.auth.tokens import mint_token  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
@@ -343,13 +343,6 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
-
-
-def cpu_model() -> str | None:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return None
 
 
 def run_pgbench(db: str, url: str, script: Path, tenant: uuid.UUID, user: uuid.UUID, employees: int, clients: int,
