@@ -8,14 +8,15 @@ the defaults; `{"PYTHONPATH": "/path/to/other/checkout/src"}` runs another check
 `{database}` in a value is the A/B's database, so `{"DATABASE_URL":
 "postgresql://postgres@/{database}?host=/var/run/postgresql"}` runs the service over the
 server's Unix socket). Rounds alternate the variants (A B A B ...), so a drift of this shared
-machine's speed falls on both; each run is a fresh server, a 2 s warm-up, then `--duration` s
-of wrk with `punch.lua` on days no earlier run used. Per run: writes/s (counted in the
-database), p50 / p99, and the CPU per write of the bench database's PostgreSQL backends and of
-the server's processes (`cpu.py`), and how the punches were written (`write_paths`: the
-service's `unifocus_punch_writes_total` by outcome and the mean group of group commit, warm-up
-included). `make bench` is the reference measurement; this answers "is B better than A" when
-the difference is smaller than the machine's drift between two `make bench` runs. The
-figures are printed and written to `bench/results/ab-<UTC>.json`.
+machine's speed falls on both; each run is a fresh server, a warm-up (`--warmup`, default 8 s
+as in `make bench`), then `--duration` s of wrk with `punch.lua` on days no earlier run used.
+Per run: writes/s (counted in the database), p50 / p99, the CPU per write of the bench
+database's PostgreSQL backends and of the server's processes (`cpu.py`), how the punches were
+written (`write_paths`: the service's `unifocus_punch_writes_total` by outcome and the mean
+group of group commit, warm-up included) and, with `--series`, each second's punches and share
+within 25 ms (`seconds`). `make bench` is the reference measurement; this answers "is B better
+than A" when the difference is smaller than the machine's drift between two `make bench` runs.
+The figures are printed and written to `bench/results/ab-<UTC>.json`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ import psycopg
 from cpu import cpu_model, pids_of
 from run import (
     SECRET,
+    WARMUP_S,
     Meters,
     Server,
     Settings,
@@ -46,6 +49,7 @@ from run import (
     midnight_days_ago,
     mint_token,
     punch_count,
+    punches_within,
     run_wrk,
     seed,
     start_service,
@@ -73,6 +77,33 @@ def write_paths(base: str) -> dict[str, float]:
     return counts
 
 
+class SecondBySecond(threading.Thread):
+    """`--series`: each second of a run, the punches the service answered in it and the share
+    of them within 25 ms, from its own histogram (`punches_within`: one `/metrics` scrape per
+    second, about what the probes of `make bench` add). Shows whether a run's tail is spread
+    over it or bunched in a few seconds (its start, a full garbage collection, the machine)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(daemon=True)
+        self.base = base
+        self.seconds: list[tuple[int, float | None]] = []
+        self.halt = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        last = punches_within(self.base)
+        while not self.halt.wait(1.0):
+            now = punches_within(self.base)
+            answered = now[1] - last[1]
+            self.seconds.append((int(answered), round((now[0] - last[0]) / answered, 4) if answered else None))
+            last = now
+
+    def stop(self) -> list[tuple[int, float | None]]:
+        self.halt.set()
+        self.join()
+        return self.seconds
+
+
 def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefix: str,
                 day0: int, args: argparse.Namespace) -> dict[str, Any]:
     started: list[Server] = []
@@ -83,18 +114,21 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
         load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
                 "BENCH_SPAN": str(args.duration + 2), "BENCH_ORDER": args.order}
         run_wrk(server.base, {**load, "BENCH_PREFIX": f"{prefix}w", "BENCH_DAY0": str(day0 - 1500 * 86400)},
-                2, args.clients, work / "warm.json")
+                args.warmup, args.clients, work / "warm.json")
         analyze(db)
         before = punch_count(db)
         meters = Meters(db, {"http_workers": pids_of({server.proc.pid, *server.workers()})})
+        series = SecondBySecond(server.base) if args.series else None
         result = run_wrk(server.base, {**load, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.duration,
                          args.clients, work / "run.json")
         share = meters.machine_share()
+        seconds = series.stop() if series else None
         writes = punch_count(db) - before
         return {"writes_per_s": round(writes / result["duration_s"], 1), "p50_ms": result["p50_ms"],
                 "p99_ms": result["p99_ms"], "cpu_ms_per_write": meters.per_write(writes),
                 "machine_share": share,
-                "write_paths": write_paths(server.base)}
+                "write_paths": write_paths(server.base),
+                **({"seconds": seconds} if seconds is not None else {})}
     finally:
         server.stop()
 
@@ -106,6 +140,9 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=12)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=WARMUP_S, help="seconds of wrk before each measured run")
+    ap.add_argument("--series", action="store_true",
+                    help="per second of each run: punches answered and the share within 25 ms (`seconds`)")
     ap.add_argument("--order", choices=("forward", "backward"), default="forward", help="as make bench's --order")
     args = ap.parse_args()
     variants = [json.loads(v) for v in args.variants]
@@ -143,7 +180,8 @@ def main() -> None:
     write_result("ab", {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
-        "params": {"rounds": args.rounds, "duration_s": args.duration, "clients": args.clients,
+        "params": {"rounds": args.rounds, "warmup_s": args.warmup, "series": args.series,
+                   "duration_s": args.duration, "clients": args.clients,
                    "employees": args.employees, "order": args.order},
         # each variant's runs, round 1 first (the rounds alternated the variants)
         "variants": [{"env": env_vars, "runs": runs} for env_vars, runs in zip(variants, results, strict=True)],

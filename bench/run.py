@@ -73,6 +73,11 @@ from unifocus.settings import Settings  # noqa: E402
 SECRET = "bench-secret-" + "x" * 40
 CHAINS = 8
 HISTORY = 30  # decided exceptions per employee seeded before the runs (see seed)
+# Seconds of load on each HTTP target before its measured run. 2 s left the service short of
+# its steady state: in 6 alternated pairs (a 20 s run after 2 s or 8 s of warm-up, bench/README.md,
+# "Fifteenth session") the second measured second still answered 96-99% within 25 ms against
+# 98-100% after 8 s, and p99 was 32.0 against 28.9 ms on average.
+WARMUP_S = 8
 SPAN_DAYS = 300  # days each HTTP phase may punch (punch.lua): 600 punches per employee, ~20x a 20 s run
 STORM_DAYS_AGO = 1400  # the retry storm's BENCH_DAY0: days 1400-1699 ago, between the round trips' and the baseline's
 PROBE_DAYS_AGO = 3400  # the probe windows' BENCH_DAY0s: 3400, 3700, ... days ago, beyond the gates phase's
@@ -499,6 +504,8 @@ def main() -> None:
     ap.add_argument("--probe-window", type=int, default=8, help="seconds of each such window")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--employees", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=WARMUP_S,
+                    help="seconds of wrk on each HTTP target (its own keys and days) before its measured run")
     ap.add_argument("--profile", action="store_true", help="py-spy both service workers during the fresh run")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--order", choices=("forward", "backward"), default="forward",
@@ -560,7 +567,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     baseline.wait_ready("/")
     print(f"baseline: wrk {args.clients} connections, {args.duration} s ...", flush=True)
     run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "bwarm", "BENCH_DAY0": str(midnight_days_ago(2500))},
-            2, args.clients, work / "bwarm.json")
+            args.warmup, args.clients, work / "bwarm.json")
     before = punch_count(db)
     meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
@@ -575,7 +582,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
 
     service, svc = start_service(work, db, "WARNING", started)
     run_wrk(service.base, {**base_env, "BENCH_PREFIX": "swarm", "BENCH_DAY0": str(midnight_days_ago(800))},
-            2, args.clients, work / "swarm.json")
+            args.warmup, args.clients, work / "swarm.json")
     # pgbench and the baseline filled `punches` after seed()'s ANALYZE: without fresh statistics
     # (which autovacuum keeps on a live system, but not within this two-minute database) the
     # planner reads the employee's window through the tenant-wide time index, ~30x slower.
@@ -673,7 +680,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
                     "during_load": {"pgbench": pgb["machine_share"], "pgbench_service_sql": pgs["machine_share"],
                                     "baseline": base["machine_share"], "service": fresh["machine_share"]}},
         "params": {"clients": args.clients, "wrk_threads": 2, "service_workers": 2, "baseline_workers": 2,
-                   "employees": args.employees, "duration_s": args.duration,
+                   "employees": args.employees, "warmup_s": args.warmup, "duration_s": args.duration,
                    "replay_duration_s": args.replay_duration, "storm_duration_s": args.storm_duration,
                    "storm_copies": args.storm_copies, "rate_limit_enabled": False,
                    "service_log_level": "WARNING", "audit_chains": CHAINS, "order": args.order},
