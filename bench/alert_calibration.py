@@ -12,7 +12,8 @@ positives), and how far every threshold is from what the load drives its input t
    starts it (rate limits off, log level WARNING), except that the scheduler runs, as in
    production (its table-stats job feeds DBServerConnections*, its cleanup
    IdempotencyTableGrowth), and REDIS_URL, when set, is passed on (RedisUnavailable).
-   A 2 s wrk warm-up, then ANALYZE, as bench/run.py does.
+   A 2 s wrk warm-up (short on purpose: the long load is the measurement; bench/run.py warms
+   for 8 s), then ANALYZE, as bench/run.py does.
 2. /usr/bin/prometheus on a temp dir and a free port, with deploy/prometheus/prometheus.yml
    turned into a local config: its `unifocus` job (job="unifocus", as APIDown and the
    dashboard select it) pointed at the service, its `prometheus` job at itself (the

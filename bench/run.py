@@ -215,6 +215,15 @@ class Server:
         self.log.close()
 
 
+def warm_up(base: str, base_env: dict[str, str], prefix: str, days_ago: int, args: argparse.Namespace,
+            work: Path) -> None:
+    """`--warmup` seconds of the punch load on a phase's own days (BENCH_DAY0 `days_ago` days
+    back, SPAN_DAYS of them) before a measured run; none with `--warmup 0`."""
+    if args.warmup > 0:
+        run_wrk(base, {**base_env, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(midnight_days_ago(days_ago))},
+                args.warmup, args.clients, work / f"{prefix}.json")
+
+
 def run_wrk(base: str, env: dict[str, str], duration: int, clients: int, out: Path) -> dict[str, Any]:
     threads = 2
     wenv = {**os.environ, **env, "BENCH_THREADS": str(threads), "BENCH_OUT": str(out)}
@@ -566,8 +575,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.append(baseline)
     baseline.wait_ready("/")
     print(f"baseline: wrk {args.clients} connections, {args.duration} s ...", flush=True)
-    run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "bwarm", "BENCH_DAY0": str(midnight_days_ago(2500))},
-            args.warmup, args.clients, work / "bwarm.json")
+    warm_up(baseline.base, base_env, "bwarm", 2500, args, work)
     before = punch_count(db)
     meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
@@ -581,8 +589,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.remove(baseline)
 
     service, svc = start_service(work, db, "WARNING", started)
-    run_wrk(service.base, {**base_env, "BENCH_PREFIX": "swarm", "BENCH_DAY0": str(midnight_days_ago(800))},
-            args.warmup, args.clients, work / "swarm.json")
+    warm_up(service.base, base_env, "swarm", 800, args, work)
     # pgbench and the baseline filled `punches` after seed()'s ANALYZE: without fresh statistics
     # (which autovacuum keeps on a live system, but not within this two-minute database) the
     # planner reads the employee's window through the tenant-wide time index, ~30x slower.
@@ -639,6 +646,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     logged: dict[str, Any] | None = None
     if args.log_duration > 0:
         service, _ = start_service(work, db, "INFO", started)
+        warm_up(service.base, base_env, "lwarm", 1700, args, work)  # days 1700-1999, between the storm's and the base's
         print(f"service with access logs: wrk {args.clients} connections, {args.log_duration} s ...", flush=True)
         before = punch_count(db)
         logged = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"log{uuid.uuid4().hex[:6]}",
