@@ -57,6 +57,7 @@ from run import (
     seed,
     start_service,
     upgrade,
+    warm_up,
     with_database,
     write_result,
 )
@@ -137,9 +138,7 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
         # a day per 2000 punches (1000 employees, in and out): up to 2000/s over the longer load
         load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
                 "BENCH_SPAN": str(span_days(args)), "BENCH_ORDER": args.order}
-        if args.warmup > 0:
-            run_wrk(server.base, {**load, "BENCH_PREFIX": f"{prefix}w", "BENCH_DAY0": str(day0 - 1500 * 86400)},
-                    args.warmup, args.clients, work / "warm.json")
+        warm_up(server.base, load, f"{prefix}w", day0 - 1500 * 86400, args, work)
         analyze(db)
         before = punch_count(db)
         counters = write_counters(server.base)

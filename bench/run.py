@@ -215,13 +215,14 @@ class Server:
         self.log.close()
 
 
-def warm_up(base: str, base_env: dict[str, str], prefix: str, days_ago: int, args: argparse.Namespace,
+def warm_up(base: str, base_env: dict[str, str], prefix: str, day0: int, args: argparse.Namespace,
             work: Path) -> None:
-    """`--warmup` seconds of the punch load on a phase's own days (BENCH_DAY0 `days_ago` days
-    back, SPAN_DAYS of them) before a measured run; none with `--warmup 0`."""
+    """`--warmup` seconds of the punch load on days of its own (BENCH_DAY0 `day0`, epoch
+    seconds, and BENCH_SPAN's days before it) ahead of a measured run; none with `--warmup 0`.
+    bench/ab.py warms its runs with it too."""
     if args.warmup > 0:
-        run_wrk(base, {**base_env, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(midnight_days_ago(days_ago))},
-                args.warmup, args.clients, work / f"{prefix}.json")
+        run_wrk(base, {**base_env, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.warmup, args.clients,
+                work / f"{prefix}.json")
 
 
 def run_wrk(base: str, env: dict[str, str], duration: int, clients: int, out: Path) -> dict[str, Any]:
@@ -575,7 +576,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.append(baseline)
     baseline.wait_ready("/")
     print(f"baseline: wrk {args.clients} connections, {args.duration} s ...", flush=True)
-    warm_up(baseline.base, base_env, "bwarm", 2500, args, work)
+    warm_up(baseline.base, base_env, "bwarm", midnight_days_ago(2500), args, work)
     before = punch_count(db)
     meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
@@ -589,7 +590,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.remove(baseline)
 
     service, svc = start_service(work, db, "WARNING", started)
-    warm_up(service.base, base_env, "swarm", 800, args, work)
+    warm_up(service.base, base_env, "swarm", midnight_days_ago(800), args, work)
     # pgbench and the baseline filled `punches` after seed()'s ANALYZE: without fresh statistics
     # (which autovacuum keeps on a live system, but not within this two-minute database) the
     # planner reads the employee's window through the tenant-wide time index, ~30x slower.
@@ -646,7 +647,8 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     logged: dict[str, Any] | None = None
     if args.log_duration > 0:
         service, _ = start_service(work, db, "INFO", started)
-        warm_up(service.base, base_env, "lwarm", 1700, args, work)  # days 1700-1999, between the storm's and the base's
+        # days 1700-1999, between the storm's and the base's
+        warm_up(service.base, base_env, "lwarm", midnight_days_ago(1700), args, work)
         print(f"service with access logs: wrk {args.clients} connections, {args.log_duration} s ...", flush=True)
         before = punch_count(db)
         logged = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"log{uuid.uuid4().hex[:6]}",

@@ -8,8 +8,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Api, TenantFixture, create_database, drop_database, free_port, make_settings, start_app
-from tests.faults.support import running_app as app_and_client  # (app, client)
+from tests.faults.support import running_app
 from tests.health.proxy import BlackHole, TcpProxy, postgres_address, url_through
 from unifocus import __version__
 from unifocus.db.migrate import upgrade
@@ -28,16 +27,6 @@ from unifocus.settings import Settings
 pytestmark = pytest.mark.health
 
 READY_BOUND_S = 2.0
-
-
-@asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    _, client, lifespan = await start_app(settings)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 async def timed_get(client: httpx.AsyncClient, path: str, **kw: Any) -> tuple[httpx.Response, float]:
@@ -90,7 +79,7 @@ async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
     owner_url: str, tmp_path: Path, tenant_a: TenantFixture
 ) -> None:
     settings = make_settings(owner_url, tmp_path, app_database_url=dead_database_url(), db_timeout_seconds=0.5)
-    async with running_app(settings) as client:
+    async with running_app(settings) as (_, client):
         r, elapsed = await timed_get(client, "/health")
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert elapsed < 0.5, f"/health took {elapsed:.2f}s with the database down"
@@ -110,7 +99,7 @@ async def test_ready_is_bounded_when_the_database_accepts_but_never_answers(owne
         # The default db_timeout_seconds (5 s): the readiness bound must not depend on it.
         settings = make_settings(owner_url, tmp_path,
                                  app_database_url=f"postgresql://unifocus_app@127.0.0.1:{hole.port}/x")
-        async with running_app(settings) as client:
+        async with running_app(settings) as (_, client):
             r, elapsed = await timed_get(client, "/ready")
             assert_not_ready(r, elapsed)
             r, elapsed = await timed_get(client, "/health")
@@ -127,7 +116,7 @@ async def test_ready_follows_the_database_going_away_and_coming_back_without_a_r
     through = url_through(proxy.port, owner_url, settings.app_db_role, settings.app_db_password)
     app_settings = make_settings(owner_url, tmp_path, app_database_url=through, db_timeout_seconds=1.0)
     try:
-        async with running_app(app_settings) as client:
+        async with running_app(app_settings) as (_, client):
             r, _ = await timed_get(client, "/ready")
             assert r.status_code == 200, r.text
 
@@ -182,9 +171,8 @@ async def test_ready_stays_ready_and_quick_while_requests_hold_every_pooled_conn
     """A full request pool is load, not an outage: /ready has connections of its own, so it
     neither waits behind requests (the gate's < 500 ms) nor declares every replica unready at
     once, which would take the service out of its load balancer as the load peaks."""
-    app, client, lifespan = await start_app(make_settings(owner_url, tmp_path, db_pool_max=2))
-    try:
-        pool = app.state.db.pool  # type: ignore[attr-defined]
+    async with running_app(make_settings(owner_url, tmp_path, db_pool_max=2)) as (app, client):
+        pool = app.state.db.pool
         held = [await pool.acquire() for _ in range(2)]
         try:
             for _ in range(3):
@@ -193,9 +181,6 @@ async def test_ready_stays_ready_and_quick_while_requests_hold_every_pooled_conn
         finally:
             for conn in held:
                 await pool.release(conn)
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]
 
 
 async def test_a_request_that_finds_every_pooled_connection_held_answers_503_within_the_bound(
@@ -206,7 +191,7 @@ async def test_a_request_that_finds_every_pooled_connection_held_answers_503_wit
     and is served as soon as a connection is free again."""
     timeout = 1.0
     settings = make_settings(owner_url, tmp_path, db_pool_max=1, db_timeout_seconds=timeout)
-    async with app_and_client(settings) as (app, client):
+    async with running_app(settings) as (app, client):
         api = Api(client)
         pool = app.state.db.pool
         held = await pool.acquire()
@@ -230,7 +215,7 @@ async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_
         upgrade(url, Settings(database_url=url))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE alembic_version SET version_num = '0000'")
-        async with running_app(make_settings(url, tmp_path)) as client:
+        async with running_app(make_settings(url, tmp_path)) as (_, client):
             r, elapsed = await timed_get(client, "/ready")
             assert_not_ready(r, elapsed, failing="migrations")
             assert r.json()["checks"]["database"] == "ok"
@@ -252,7 +237,7 @@ async def test_ready_reports_redis_by_name_without_depending_on_it(
     """Redis only feeds rate limits (which fall back to in-process buckets): it is reported,
     bounded, and never makes the service unready."""
     settings = make_settings(owner_url, tmp_path, redis_url=redis_of(redis_url))
-    async with running_app(settings) as client:
+    async with running_app(settings) as (_, client):
         r, elapsed = await timed_get(client, "/ready")
         assert elapsed < READY_BOUND_S
         assert r.status_code == 200, r.text
@@ -267,7 +252,7 @@ async def test_health_and_ready_need_no_token_and_are_never_rate_limited(
     settings = make_settings(owner_url, tmp_path, rate_limit_enabled=True, rate_limit_user_capacity=1,
                              rate_limit_user_refill_per_second=0.01, rate_limit_tenant_capacity=1,
                              rate_limit_tenant_refill_per_second=0.01)
-    async with running_app(settings) as client:
+    async with running_app(settings) as (_, client):
         for headers in ({}, {"Authorization": "Bearer garbage"}, {"Authorization": f"Bearer {tenant_a.admin}"}):
             for _ in range(5):
                 for path in ("/health", "/ready"):
@@ -286,7 +271,7 @@ async def test_ready_says_shutting_down_with_retry_after_once_sigterm_arrives(ow
     handed_over = asyncio.Event()
     server_handler = signal.signal(signal.SIGTERM, lambda *_: handed_over.set())
     try:
-        async with running_app(make_settings(owner_url, tmp_path, shutdown_drain_seconds=0.5)) as client:
+        async with running_app(make_settings(owner_url, tmp_path, shutdown_drain_seconds=0.5)) as (_, client):
             assert (await client.get("/ready")).status_code == 200
             os.kill(os.getpid(), signal.SIGTERM)
             for _ in range(100):  # the loop handles the signal on its next turn
