@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from tests.conftest import make_settings
-from tests.health.test_health_ready import READY_BOUND_S, assert_not_ready, running_app, timed_get
+from tests.faults.support import running_app
+from tests.health.test_health_ready import READY_BOUND_S, assert_not_ready, timed_get
 from unifocus.db.migrate import _scripts, classify, head_revision, revision_number, schema_check, upgrade
 from unifocus.settings import Settings
 
@@ -85,7 +86,7 @@ async def test_the_previous_code_stays_ready_on_a_newer_schema_that_serves_it(
 ) -> None:
     upgrade(scratch_db, Settings(database_url=scratch_db))
     as_newer_release(scratch_db, HEAD)
-    async with running_app(make_settings(scratch_db, tmp_path)) as client:
+    async with running_app(make_settings(scratch_db, tmp_path)) as (_, client):
         r, elapsed = await timed_get(client, "/ready")
     assert r.status_code == 200, r.text
     assert elapsed < READY_BOUND_S
@@ -98,7 +99,7 @@ async def test_a_newer_schema_that_does_not_serve_this_code_is_not_ready(
 ) -> None:
     upgrade(scratch_db, Settings(database_url=scratch_db))
     as_newer_release(scratch_db, compatible_from)
-    async with running_app(make_settings(scratch_db, tmp_path)) as client:
+    async with running_app(make_settings(scratch_db, tmp_path)) as (_, client):
         r, elapsed = await timed_get(client, "/ready")
     assert_not_ready(r, elapsed, failing="migrations")
     assert f"at {NEWER}, newer than this code" in r.json()["checks"]["migrations"]
