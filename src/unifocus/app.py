@@ -144,13 +144,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-# Python starts a full (gen-2) collection after every 10 gen-1 collections. Under punch load
-# that is every ~7 s per worker, and each one re-scans the ~60,000 objects the engine's caches
-# keep (the start-up heap is frozen): a stop of 20-65 ms of every request in flight on the
-# worker, past the 25 ms p99 target by itself. None of the full collections measured under
-# load found cyclic garbage (the young collections, which still run as before, reclaim what a
-# request leaves), so waiting for 100 gen-1 collections (~65 s under load) costs no memory
-# worth counting and cuts those stops tenfold. Measured in bench/README.md (sixteenth session).
+# Python (3.11-3.13) starts a full (gen-2) collection once more than 10 gen-1 collections
+# have run since the last one and the objects promoted meanwhile reach a quarter of those it
+# kept. Under punch load that was every ~6-10 s per worker, and each one re-scanned the
+# ~60,000 objects the engine's caches keep (the start-up heap is frozen): a stop of 11-67 ms
+# of every request in flight on the worker, by itself most of the 25 ms p99 target. None of
+# the full collections measured under the punch load found cyclic garbage (the young
+# collections, which run as before, reclaim what a request leaves), so waiting for 100 gen-1
+# collections (about a minute under that load) makes those stops ten times rarer at the same
+# peak memory. Measured in bench/README.md ("Sixteenth session"). Python 3.14's incremental
+# collector ignores this threshold; tests/foundation/test_worker_gc.py would say so.
 FULL_COLLECTION_AFTER_GEN1 = 100
 
 

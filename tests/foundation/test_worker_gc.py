@@ -9,20 +9,21 @@ import gc
 import json
 import subprocess
 import sys
+import textwrap
 
 import httpx
 
 from unifocus.app import FULL_COLLECTION_AFTER_GEN1
 
-# A fresh interpreter: what the app's start-up does to the collector, then a load that keeps
-# promoting objects to the old generation (as a worker's caches do while they fill), each
-# batch dropped once a collection has moved it. Prints the young collections seen before each
-# full one.
-_DRIVE = """
+# A fresh interpreter: the start-up heap frozen, as the app's start-up does, with the app's
+# spacing of full collections or Python's own; then a load that keeps promoting objects to the
+# old generation (as a worker's caches do while they fill), each batch dropped once a
+# collection has moved it. Prints the gen-1 collections seen before each full one.
+_DRIVE = textwrap.dedent("""
 import gc, json, sys
 from unifocus.app import freeze_startup_heap, space_full_collections
+freeze_startup_heap()
 if sys.argv[1] == "app":
-    freeze_startup_heap()
     space_full_collections()
 gen1, full_after = [0], []
 batch = []
@@ -39,12 +40,13 @@ while gen1[0] < int(sys.argv[2]):
     batch.append([])
 gc.callbacks.remove(count)
 print(json.dumps(full_after))
-"""
+""")
 
 
 def _full_collections(policy: str, gen1_collections: int) -> list[int]:
     out = subprocess.run([sys.executable, "-c", _DRIVE, policy, str(gen1_collections)],
-                         capture_output=True, text=True, timeout=120, check=True)
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
     return list(json.loads(out.stdout))
 
 
@@ -54,11 +56,11 @@ def test_full_collections_wait_for_a_hundred_young_ones() -> None:
     assert len(with_app) == 3, with_app
     gaps = [b - a for a, b in zip([0, *with_app], with_app, strict=False)]
     assert all(gap >= FULL_COLLECTION_AFTER_GEN1 for gap in gaps), with_app
-    # The same load under Python's own policy (a full collection after 10 young ones at the
-    # earliest, once a quarter as many objects as the last one kept have been promoted since):
-    # one every 25 here, every ~10 under the punch load.
+    # The same load under Python's own policy: a full collection once more than 10 gen-1
+    # collections have run since the last one (and, nearly nothing being kept outside the
+    # frozen heap, the promotions condition soon holds): 26 here, every 11.
     default = _full_collections("python", 3 * FULL_COLLECTION_AFTER_GEN1 + 10)
-    assert len(default) >= 10, default
+    assert len(default) >= 20, default
 
 
 async def test_startup_leaves_the_worker_frozen_and_spaced(app_client: tuple[object, httpx.AsyncClient]) -> None:
