@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -49,6 +48,7 @@ from run import (
     analyze,
     code_version,
     database_name,
+    metric_families,
     midnight_days_ago,
     mint_token,
     punch_count,
@@ -62,17 +62,18 @@ from run import (
     write_result,
 )
 
-_SAMPLE = re.compile(r'^(unifocus_punch_writes_total|unifocus_write_group(?:s|_items)_total)'
-                     r'(?:\{outcome="(\w+)"\})? (\S+)$')
+# The counters `write_counters` reads; a punch write's outcome is its own key.
+_WRITE_COUNTERS = ("unifocus_punch_writes_total", "unifocus_write_groups_total", "unifocus_write_group_items_total")
 
 
 def write_counters(base: str) -> dict[str, float]:
     """The service's `unifocus_punch_writes_total` by outcome and its group-commit counters."""
     counts: dict[str, float] = {}
-    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        m = _SAMPLE.match(line)
-        if m:
-            counts[m.group(2) or m.group(1)] = float(m.group(3))
+    for family in metric_families(base):
+        for sample in family.samples:
+            if sample.name in _WRITE_COUNTERS:
+                key = sample.labels.get("outcome") or sample.name
+                counts[key] = counts.get(key, 0.0) + sample.value
     return counts
 
 
@@ -138,7 +139,7 @@ def run_variant(env_vars: dict[str, str], db: str, token: str, work: Path, prefi
         # a day per 2000 punches (1000 employees, in and out): up to 2000/s over the longer load
         load = {"BENCH_TOKEN": token, "BENCH_EMPLOYEES": str(args.employees), "BENCH_COUNTS": str(work / "counts"),
                 "BENCH_SPAN": str(span_days(args)), "BENCH_ORDER": args.order}
-        warm_up(server.base, load, f"{prefix}w", day0 - 1500 * 86400, args, work)
+        warm_up(server.base, load, f"{prefix}w", day0 - 1500 * 86400, args.warmup, args.clients, work)
         analyze(db)
         before = punch_count(db)
         counters = write_counters(server.base)

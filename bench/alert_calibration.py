@@ -83,6 +83,7 @@ from run import (
     seed,
     start_service,
     stop_probes,
+    warm_up,
     write_result,
 )
 from unifocus.auth.tokens import mint_token
@@ -100,6 +101,7 @@ LOCAL_JOBS = ("unifocus", "prometheus")
 # punches per second the span of days is sized for (the service does ~1000/s on 2 cores)
 MAX_PUNCH_RATE = 2000
 WARM_DAYS_AGO = 2500  # the warm-up's BENCH_DAY0, far from the load's days
+WARMUP_S = 2  # short on purpose: the long load that follows is the measurement
 
 # Where a series comes from when the service does not export it (for "not exercised" reasons).
 SOURCES = {"node_": "node_exporter", "kube_": "kube-state-metrics", "alertmanager_": "Alertmanager",
@@ -506,8 +508,8 @@ def calibrate(args: argparse.Namespace, db: str, work: Path, started: list[Serve
         extra["REDIS_URL"] = redis_url
     service, _ = start_service(work, db, "WARNING", started, extra)
     print(f"bench database ready ({args.employees} employees); service on {service.base}; warm-up ...", flush=True)
-    run_wrk(service.base, {**base_env, "BENCH_PREFIX": "awarm", "BENCH_SPAN": str(SPAN_DAYS),
-                           "BENCH_DAY0": str(midnight_days_ago(WARM_DAYS_AGO))}, 2, args.clients, work / "warm.json")
+    warm_up(service.base, {**base_env, "BENCH_SPAN": str(SPAN_DAYS)}, "awarm", midnight_days_ago(WARM_DAYS_AGO),
+            WARMUP_S, args.clients, work)
     analyze(db)
     probes = health_probes(service.base)
 

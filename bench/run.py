@@ -215,13 +215,13 @@ class Server:
         self.log.close()
 
 
-def warm_up(base: str, base_env: dict[str, str], prefix: str, day0: int, args: argparse.Namespace,
+def warm_up(base: str, base_env: dict[str, str], prefix: str, day0: int, seconds: int, clients: int,
             work: Path) -> None:
-    """`--warmup` seconds of the punch load on days of its own (BENCH_DAY0 `day0`, epoch
-    seconds, and BENCH_SPAN's days before it) ahead of a measured run; none with `--warmup 0`.
-    bench/ab.py warms its runs with it too."""
-    if args.warmup > 0:
-        run_wrk(base, {**base_env, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, args.warmup, args.clients,
+    """`seconds` of the punch load on days of its own (BENCH_DAY0 `day0`, epoch seconds, and
+    BENCH_SPAN's days before it) ahead of a measured run; none for 0. bench/ab.py and
+    bench/alert_calibration.py warm their runs with it too."""
+    if seconds > 0:
+        run_wrk(base, {**base_env, "BENCH_PREFIX": prefix, "BENCH_DAY0": str(day0)}, seconds, clients,
                 work / f"{prefix}.json")
 
 
@@ -268,15 +268,19 @@ def storm_tally(db: str, tenant: uuid.UUID, prefix: str, day0: int, counts: Path
             "exactly_once": dup_groups == 0 and rows <= keys and rows == records_201}
 
 
+def metric_families(base: str) -> list[Any]:
+    """The service's `/metrics` (every worker's series), parsed."""
+    return list(text_string_to_metric_families(httpx.get(f"{base}/metrics", timeout=10).text))
+
+
 def punches_within(base: str, bound: str = "0.025") -> tuple[float, float]:
     """From the service's own request histogram (all workers, `/metrics`): POST /api/punches
     answered within `bound` seconds, and all answered. It times a request from the app's first
     middleware to its last byte: not the wait in the socket before the worker reads it, nor
     the kernel's and wrk's part, which wrk's latencies include."""
-    text = httpx.get(f"{base}/metrics", timeout=10).text
     within = answered = 0.0
     bound_seen = False
-    for family in text_string_to_metric_families(text):
+    for family in metric_families(base):
         if family.name != "unifocus_http_request_duration_seconds":
             continue
         for sample in family.samples:
@@ -576,7 +580,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.append(baseline)
     baseline.wait_ready("/")
     print(f"baseline: wrk {args.clients} connections, {args.duration} s ...", flush=True)
-    warm_up(baseline.base, base_env, "bwarm", midnight_days_ago(2500), args, work)
+    warm_up(baseline.base, base_env, "bwarm", midnight_days_ago(2500), args.warmup, args.clients, work)
     before = punch_count(db)
     meters = Meters(db, {"http_workers": pids_of({baseline.proc.pid, *baseline.workers()}), "wrk": command(b"wrk")})
     base = run_wrk(baseline.base, {**base_env, "BENCH_PREFIX": "base", "BENCH_DAY0": str(midnight_days_ago(2000))},
@@ -590,7 +594,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     started.remove(baseline)
 
     service, svc = start_service(work, db, "WARNING", started)
-    warm_up(service.base, base_env, "swarm", midnight_days_ago(800), args, work)
+    warm_up(service.base, base_env, "swarm", midnight_days_ago(800), args.warmup, args.clients, work)
     # pgbench and the baseline filled `punches` after seed()'s ANALYZE: without fresh statistics
     # (which autovacuum keeps on a live system, but not within this two-minute database) the
     # planner reads the employee's window through the tenant-wide time index, ~30x slower.
@@ -648,7 +652,7 @@ def bench(args: argparse.Namespace, db: str, work: Path, started: list[Server]) 
     if args.log_duration > 0:
         service, _ = start_service(work, db, "INFO", started)
         # days 1700-1999, between the storm's and the base's
-        warm_up(service.base, base_env, "lwarm", midnight_days_ago(1700), args, work)
+        warm_up(service.base, base_env, "lwarm", midnight_days_ago(1700), args.warmup, args.clients, work)
         print(f"service with access logs: wrk {args.clients} connections, {args.log_duration} s ...", flush=True)
         before = punch_count(db)
         logged = run_wrk(service.base, {**base_env, "BENCH_PREFIX": f"log{uuid.uuid4().hex[:6]}",
