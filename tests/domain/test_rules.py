@@ -342,6 +342,18 @@ def test_policy_json_round_trip_defaults_and_validation() -> None:
             Policy.from_json(bad)
 
 
+def test_a_shared_policy_never_admits_a_value_equal_to_a_valid_one() -> None:
+    """Policies are shared between punches (checked once per distinct JSON). `true` and `1.0`
+    equal `1` and hash like it, so a cache keyed on the values alone would hand them the
+    Policy of `1`: each must stay an error after `1` was accepted, and `1` after them."""
+    assert Policy.from_json({"lateGraceMinutes": 1}).late_grace_minutes == 1
+    for bad in ({"lateGraceMinutes": True}, {"lateGraceMinutes": 1.0}, {"lateGraceMinutes": [1]}):
+        with pytest.raises(ValueError):
+            Policy.from_json(bad)
+    assert Policy.from_json({"lateGraceMinutes": 1}) is Policy.from_json({"lateGraceMinutes": 1})
+    assert Policy.from_json({"lateGraceMinutes": 1}) != Policy.from_json({"lateGraceMinutes": 2})
+
+
 punch_specs = st.lists(
     st.tuples(st.sampled_from([IN, OUT, BS, BE]), st.integers(-200, 800), st.booleans()), max_size=12
 )

@@ -31,7 +31,9 @@ _NAME = itemgetter(0)
 
 
 def _printable(text: str) -> bool:
-    return all(0x20 <= ord(ch) <= 0x7E for ch in text)
+    """Printable ASCII only, 0x20-0x7E (for ASCII text `isprintable` is exactly that range;
+    a per-character loop cost ~10 us a request)."""
+    return text.isascii() and text.isprintable()
 
 
 REPEATED = "Send exactly one Idempotency-Key header."

@@ -4,10 +4,11 @@ prometheus objects directly (and tests can run without a metrics registry)."""
 from __future__ import annotations
 
 from unifocus.observability import metrics as m
+from unifocus.observability.metrics import child
 
 
 def auth_attempt(result: str) -> None:
-    m.AUTH_ATTEMPTS.labels(result=result).inc()
+    child(m.AUTH_ATTEMPTS, result).inc()
 
 
 def tenant_scope_violation() -> None:
@@ -15,7 +16,7 @@ def tenant_scope_violation() -> None:
 
 
 def idempotency_lookup(outcome: str) -> None:
-    m.IDEMPOTENCY_LOOKUPS.labels(outcome=outcome).inc()
+    child(m.IDEMPOTENCY_LOOKUPS, outcome).inc()
 
 
 def audit_written(count: int) -> None:
@@ -28,11 +29,11 @@ def audit_failed() -> None:
 
 
 def punches_created(source: str, count: int = 1) -> None:
-    m.PUNCHES_CREATED.labels(source=source).inc(count)
+    child(m.PUNCHES_CREATED, source).inc(count)
 
 
 def punch_write(outcome: str) -> None:
-    m.PUNCH_WRITES.labels(outcome=outcome).inc()
+    child(m.PUNCH_WRITES, outcome).inc()
 
 
 def write_group(items: int) -> None:
@@ -41,7 +42,7 @@ def write_group(items: int) -> None:
 
 
 def exception_raised(kind: str) -> None:
-    m.EXCEPTIONS_RAISED.labels(type=kind).inc()
+    child(m.EXCEPTIONS_RAISED, kind).inc()
 
 
 def rate_limited(scope: str) -> None:

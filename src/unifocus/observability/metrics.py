@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -337,6 +338,20 @@ def update_process_metrics() -> None:
         _LIMITS_CACHE["at"] = now
         PROCESS_MEMORY_LIMIT_BYTES.set(_memory_limit_bytes())
         PROCESS_CPU_LIMIT_CORES.set(_cpu_limit_cores())
+
+
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """The metric's child for these label values (in the metric's label order), resolved once.
+    `labels()` validates and sorts on every call; the request path counts a handful of things
+    per request over small closed sets of values (outcomes, routes, methods, status classes)."""
+    key = (metric, *labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
 
 
 def _declare_known_series() -> None:

@@ -18,6 +18,7 @@ from unifocus.observability.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
     HTTP_REQUESTS_IN_PROGRESS,
+    child,
     status_class,
 )
 
@@ -67,7 +68,7 @@ def declare_error_series(routes: Iterable[Any]) -> int:
     operations = sorted({op for op in api_operations(routes)
                          if op[0] not in PROBE_ROUTES and op[0] not in EXCLUDED_PATHS})
     for route, method in operations:
-        _series(HTTP_REQUESTS, route, method, ERROR_CLASS)
+        child(HTTP_REQUESTS, route, method, ERROR_CLASS)
     return len(operations)
 
 
@@ -107,7 +108,7 @@ class ObservabilityMiddleware:
         counted = scope.get("path") not in EXCLUDED_PATHS
         method = scope.get("method", "GET")
         if counted:
-            _series(HTTP_REQUESTS_IN_PROGRESS, method).inc()
+            child(HTTP_REQUESTS_IN_PROGRESS, method).inc()
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
@@ -115,24 +116,11 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
             if counted:
-                _series(HTTP_REQUESTS_IN_PROGRESS, method).dec()
+                child(HTTP_REQUESTS_IN_PROGRESS, method).dec()
                 labels = (route, method, status_class(status))
-                _series(HTTP_REQUESTS, *labels).inc()
-                _series(HTTP_REQUEST_DURATION, *labels).observe(elapsed)
+                child(HTTP_REQUESTS, *labels).inc()
+                child(HTTP_REQUEST_DURATION, *labels).observe(elapsed)
             _log_access(request_id, state, method, route, status, elapsed)
-
-
-_SERIES: dict[tuple[Any, ...], Any] = {}
-
-
-def _series(metric: Any, *labels: str) -> Any:
-    """The metric's child for these label values, resolved once (route templates, methods
-    and status classes are a small closed set)."""
-    key = (metric, *labels)
-    child = _SERIES.get(key)
-    if child is None:
-        child = _SERIES[key] = metric.labels(*labels)
-    return child
 
 
 def _log_access(request_id: str, state: dict, method: str, route: str, status: int, elapsed: float) -> None:

@@ -66,6 +66,15 @@ class ScheduleSpan:
     end_date: date
     shifts: Sequence[WeeklyShift] = field(default_factory=tuple)
 
+    @functools.cached_property
+    def shifts_by_weekday(self) -> tuple[tuple[WeeklyShift, ...], ...]:
+        """The shifts of each ISO weekday (index 1-7; 0 unused). Spans are shared between
+        punches (the engine caches them), so this is built once per span, not per punch."""
+        days: list[list[WeeklyShift]] = [[] for _ in range(8)]
+        for shift in self.shifts:
+            days[shift.day_of_week].append(shift)
+        return tuple(tuple(day) for day in days)
+
 
 @dataclass(frozen=True)
 class Occurrence:
@@ -168,16 +177,19 @@ def occurrences(
     for schedule in schedules:
         first = max(schedule.start_date, from_date)
         last = min(schedule.end_date, to_date)
-        by_weekday: dict[int, list[WeeklyShift]] = {}
-        for shift in schedule.shifts:
-            by_weekday.setdefault(shift.day_of_week, []).append(shift)
-        day = first
-        while day <= last:
-            for shift in by_weekday.get(day.isoweekday(), []):
-                occ = occurrence_of(shift, day, tz)
-                if occ.end > occ.start:  # a shift wholly in a DST gap has no real time
-                    found.append(occ)
-            day += timedelta(days=1)
+        if first > last:
+            continue
+        by_weekday = schedule.shifts_by_weekday
+        weekday = first.isoweekday()
+        for offset in range((last - first).days + 1):
+            shifts = by_weekday[weekday]
+            if shifts:
+                day = first + timedelta(days=offset)
+                for shift in shifts:
+                    occ = occurrence_of(shift, day, tz)
+                    if occ.end > occ.start:  # a shift wholly in a DST gap has no real time
+                        found.append(occ)
+            weekday = weekday % 7 + 1
     found.sort(key=by_start)
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -45,6 +46,18 @@ class Policy:
         """
         if data is None:
             return cls()
+        if cls is Policy:
+            # Every punch evaluates its tenant's policy, which rarely changes: the checked
+            # Policy is shared. The key holds each value's type, so `true` or `1.0` never finds
+            # the Policy of `1` (they are equal and hash alike, and both must stay errors).
+            try:
+                return _checked(tuple((k, v.__class__, v) for k, v in data.items()))
+            except TypeError:  # an unhashable value (a list, say): checked below, uncached
+                pass
+        return cls._checked(data)
+
+    @classmethod
+    def _checked(cls, data: Mapping[str, Any]) -> Policy:
         unknown = sorted(set(data) - set(_JSON_KEYS))
         if unknown:
             raise ValueError(f"unknown policy keys: {', '.join(unknown)}")
@@ -57,6 +70,13 @@ class Policy:
     def merged(self, patch: Mapping[str, Any]) -> Policy:
         """This policy with the camelCase keys of `patch` replaced (for PATCH /api/tenant)."""
         return Policy.from_json({**self.to_json(), **patch})
+
+
+# A tenant has one policy at a time: a few hundred tenants' policies per worker. A rejected
+# policy raises, and lru_cache keeps no entry for a call that raised.
+@functools.lru_cache(maxsize=1024)
+def _checked(items: tuple[tuple[str, type, Any], ...]) -> Policy:
+    return Policy._checked({k: v for k, _, v in items})
 
 
 def _camel(name: str) -> str:
