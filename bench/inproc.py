@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,6 +36,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--employees", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--warmup", type=int, default=500, help="punches before the measured rounds")
     return ap.parse_args()
 
 
@@ -120,7 +122,7 @@ async def measure(settings: Settings, token: str, first_day: datetime) -> list[f
     out = []
     async with app.router.lifespan_context(app):
         load = Load(token, ARGS.employees, first_day)
-        await drive(app, load, 500, ARGS.concurrency)  # warm-up: caches, pool, statements
+        await drive(app, load, ARGS.warmup, ARGS.concurrency)  # warm-up: caches, pool, statements
         for _ in range(ARGS.rounds):
             started = time.process_time()
             await drive(app, load, ARGS.punches, ARGS.concurrency)
@@ -178,6 +180,7 @@ def main() -> None:
         rounds = asyncio.run(measure(settings, token, first_day))
         print(f"{ARGS.src}: Python CPU per punch (us): " + ", ".join(f"{r:.0f}" for r in rounds), flush=True)
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if created:
             with psycopg.connect(server, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

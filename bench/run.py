@@ -351,13 +351,14 @@ def pct(values: list[float], p: float) -> float | None:
     return round(values[min(len(values) - 1, int(len(values) * p / 100))], 2)
 
 
-def code_version() -> str:
-    """The commit the run measured, `+dirty` when the working tree had changes (a figure in
-    the README must name the code it came from); `unknown` outside a git checkout."""
+def code_version(where: Path = HERE) -> str:
+    """The commit the run measured (of the checkout holding `where`), `+dirty` when the working
+    tree had changes (a figure in the README must name the code it came from); `unknown`
+    outside a git checkout."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -350,7 +350,9 @@ def test_a_shared_policy_never_admits_a_value_equal_to_a_valid_one() -> None:
     for bad in ({"lateGraceMinutes": True}, {"lateGraceMinutes": 1.0}, {"lateGraceMinutes": [1]}):
         with pytest.raises(ValueError):
             Policy.from_json(bad)
-    assert Policy.from_json({"lateGraceMinutes": 1}) is Policy.from_json({"lateGraceMinutes": 1})
+    shared = Policy.from_json({"lateGraceMinutes": 1})
+    assert shared is Policy.from_json({"lateGraceMinutes": 1})
+    assert type(shared.late_grace_minutes) is int
     assert Policy.from_json({"lateGraceMinutes": 1}) != Policy.from_json({"lateGraceMinutes": 2})
 
 

@@ -4,11 +4,10 @@ prometheus objects directly (and tests can run without a metrics registry)."""
 from __future__ import annotations
 
 from unifocus.observability import metrics as m
-from unifocus.observability.metrics import child
 
 
 def auth_attempt(result: str) -> None:
-    child(m.AUTH_ATTEMPTS, result).inc()
+    m.child(m.AUTH_ATTEMPTS, result).inc()
 
 
 def tenant_scope_violation() -> None:
@@ -16,7 +15,7 @@ def tenant_scope_violation() -> None:
 
 
 def idempotency_lookup(outcome: str) -> None:
-    child(m.IDEMPOTENCY_LOOKUPS, outcome).inc()
+    m.child(m.IDEMPOTENCY_LOOKUPS, outcome).inc()
 
 
 def audit_written(count: int) -> None:
@@ -29,11 +28,11 @@ def audit_failed() -> None:
 
 
 def punches_created(source: str, count: int = 1) -> None:
-    child(m.PUNCHES_CREATED, source).inc(count)
+    m.child(m.PUNCHES_CREATED, source).inc(count)
 
 
 def punch_write(outcome: str) -> None:
-    child(m.PUNCH_WRITES, outcome).inc()
+    m.child(m.PUNCH_WRITES, outcome).inc()
 
 
 def write_group(items: int) -> None:
@@ -42,7 +41,7 @@ def write_group(items: int) -> None:
 
 
 def exception_raised(kind: str) -> None:
-    child(m.EXCEPTIONS_RAISED, kind).inc()
+    m.child(m.EXCEPTIONS_RAISED, kind).inc()
 
 
 def rate_limited(scope: str) -> None:

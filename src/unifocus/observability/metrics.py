@@ -58,6 +58,7 @@ __all__ = [
     "READINESS_CHECK",
     "TENANT_SCOPE_VIOLATIONS",
     "WRITE_GROUPS",
+    "child",
     "WRITE_GROUP_ITEMS",
     "mark_process_dead",
     "multiprocess_enabled",

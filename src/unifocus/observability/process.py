@@ -23,19 +23,13 @@ def refresh(db: Database) -> None:
     metrics.update_process_metrics()
 
 
-_QUERY_SERIES: dict[str, Any] = {}
-
-
 def observe_query(record: Any) -> None:
     """asyncpg query logger: database time by statement kind (never the SQL text itself)."""
     query = record.query.lstrip()
     operation = query[:6].lower()  # label values in lower case, as the metric's help says
     if operation not in ("select", "insert", "update", "delete"):
         operation = "with" if operation.startswith("with") else "other"
-    series = _QUERY_SERIES.get(operation)
-    if series is None:  # labels() costs a lock and a lookup on every call: resolve once
-        series = _QUERY_SERIES[operation] = metrics.DB_QUERY_DURATION.labels(operation=operation)
-    series.observe(record.elapsed)
+    metrics.child(metrics.DB_QUERY_DURATION, operation).observe(record.elapsed)
 
 
 @contextlib.asynccontextmanager

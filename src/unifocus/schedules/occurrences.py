@@ -66,6 +66,10 @@ class ScheduleSpan:
     end_date: date
     shifts: Sequence[WeeklyShift] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        # A tuple, so the span hashes and `shifts_by_weekday`, computed once, cannot go stale.
+        object.__setattr__(self, "shifts", tuple(self.shifts))
+
     @functools.cached_property
     def shifts_by_weekday(self) -> tuple[tuple[WeeklyShift, ...], ...]:
         """The shifts of each ISO weekday (index 1-7; 0 unused). Spans are shared between

@@ -119,7 +119,8 @@ def _spans(rows: list[list[Any]]) -> tuple[ScheduleSpan, ...]:
 
 # An employee's schedule rows come back unchanged on every punch until the schedule changes
 # (then the rows, and so the key, differ). The parsed spans are immutable, so they are shared.
-# ~4 KB an entry at most: bounded at ~8 MB a worker.
+# ~4 KB an entry at most, with each span's shifts grouped by weekday (`shifts_by_weekday`, a
+# few hundred bytes more once a punch has read it): bounded at ~9 MB a worker.
 @functools.lru_cache(maxsize=2048)
 def _parsed_spans(rows: tuple[tuple[Any, ...], ...]) -> tuple[ScheduleSpan, ...]:
     spans: dict[str, tuple[date, date]] = {}

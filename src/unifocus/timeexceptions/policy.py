@@ -46,14 +46,16 @@ class Policy:
         """
         if data is None:
             return cls()
-        if cls is Policy:
+        if cls is Policy and type(data) is dict:
             # Every punch evaluates its tenant's policy, which rarely changes: the checked
             # Policy is shared. The key holds each value's type, so `true` or `1.0` never finds
             # the Policy of `1` (they are equal and hash alike, and both must stay errors).
+            key = tuple((k, type(v), v) for k, v in data.items())
             try:
-                return _checked(tuple((k, v.__class__, v) for k, v in data.items()))
+                hash(key)
             except TypeError:  # an unhashable value (a list, say): checked below, uncached
-                pass
+                return cls._checked(data)
+            return _shared(key)
         return cls._checked(data)
 
     @classmethod
@@ -75,7 +77,7 @@ class Policy:
 # A tenant has one policy at a time: a few hundred tenants' policies per worker. A rejected
 # policy raises, and lru_cache keeps no entry for a call that raised.
 @functools.lru_cache(maxsize=1024)
-def _checked(items: tuple[tuple[str, type, Any], ...]) -> Policy:
+def _shared(items: tuple[tuple[str, type, Any], ...]) -> Policy:
     return Policy._checked({k: v for k, _, v in items})
 
 
