@@ -7,7 +7,7 @@
 15-30% between rounds (the machine's own speed drifts: a fixed Python loop timed between its
 rounds took 150-257 ms). A change worth a few percent cannot be seen through that. valgrind's
 callgrind counts the instructions the process executes instead, which do not depend on how
-fast the machine runs: one checkout measured twice agrees within ~1%.
+fast the machine runs: one checkout measured twice agrees within ~0.5-1.6%.
 
 A measurement runs `bench/inproc.py` under callgrind twice on one seeded database (kept for
 the whole run, so every checkout writes to the same tables): a warm-up and `--base` punches,
