@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(1, str(HERE))
 
-import psycopg  # noqa: E402
-
-from run import SECRET, code_version, seed, write_result  # noqa: E402
+from run import SECRET, bench_database, code_version, seed, write_result  # noqa: E402
 from unifocus.db.migrate import upgrade  # noqa: E402
-from unifocus.db.urls import with_database  # noqa: E402
+from unifocus.db.urls import database_name  # noqa: E402
 from unifocus.settings import Settings  # noqa: E402
 
 TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
@@ -93,42 +90,34 @@ def instructions(src: str, db_name: str, args: argparse.Namespace, punches: int,
 
 def main() -> None:
     args = parse_args()
-    server = os.environ.get("DATABASE_URL")
-    if not server:
+    if not os.environ.get("DATABASE_URL"):
         sys.exit("bench/instructions.py needs DATABASE_URL")
     if shutil.which("valgrind") is None:
         sys.exit("bench/instructions.py needs valgrind (apt-get install valgrind)")
     srcs = [str(Path(s).resolve()) for s in (args.src or [str(ROOT / "src")])]
-    name = f"unifocus_instr_{uuid.uuid4().hex[:10]}"
-    db = with_database(server, name)
-    work = Path(tempfile.mkdtemp(prefix="unifocus-instr-"))
-    settings = Settings(database_url=db, jwt_secret=SECRET, data_dir=work, scheduler_enabled=False,
-                        rate_limit_enabled=False, log_level="WARNING", redis_url=None)
     runs: dict[str, list[dict[str, Any]]] = {src: [] for src in srcs}
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    # The database and work directory `make bench` uses, dropped and removed at the end;
+    # inproc.py (INPROC_DB) writes to it on DATABASE_URL's server.
+    with bench_database("unifocus-instr-", keep=False) as (db, work, _):
+        settings = Settings(database_url=db, jwt_secret=SECRET, data_dir=work, scheduler_enabled=False,
+                            rate_limit_enabled=False, log_level="WARNING", redis_url=None)
         upgrade(db, settings)
         seed(db, args.employees)
         for r in range(args.repeat):
             for src in srcs:
-                short = instructions(src, name, args, args.base, work)
-                long = instructions(src, name, args, args.base + args.punches, work)
+                short = instructions(src, database_name(db), args, args.base, work)
+                long = instructions(src, database_name(db), args, args.base + args.punches, work)
                 per_punch = (long - short) / args.punches
                 runs[src].append({"short": short, "long": long, "per_punch": round(per_punch)})
                 print(f"round {r + 1}: {src}: {per_punch:,.0f} instructions per punch", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    first = sum(m["per_punch"] for m in runs[srcs[0]]) / args.repeat
+    means = {src: sum(m["per_punch"] for m in measured) / args.repeat for src, measured in runs.items()}
+    first = means[srcs[0]]
     checkouts = []
     for src, measured in runs.items():
-        mean = sum(m["per_punch"] for m in measured) / args.repeat
         checkouts.append({"src": src, "code": code_version(Path(src)), "measurements": measured,
-                          "mean_per_punch": round(mean), "vs_first": round(mean / first, 4)})
-        print(f"{src} ({checkouts[-1]['code']}): mean {mean:,.0f} instructions per punch ({mean / first:.3f} "
-              "of the first)")
+                          "mean_per_punch": round(means[src]), "vs_first": round(means[src] / first, 4)})
+        print(f"{src} ({checkouts[-1]['code']}): mean {means[src]:,.0f} instructions per punch "
+              f"({means[src] / first:.3f} of the first)")
     write_result("instructions", {"code": code_version(), "params": {
         "employees": args.employees, "warmup": 2 * args.employees, "base": args.base, "punches": args.punches,
         "repeat": args.repeat}, "checkouts": checkouts})

@@ -45,7 +45,7 @@ def exception_raised(kind: str) -> None:
 
 
 def rate_limited(scope: str) -> None:
-    m.RATE_LIMIT_REJECTIONS.labels(scope=scope).inc()
+    m.child(m.RATE_LIMIT_REJECTIONS, scope).inc()
 
 
 def rate_limit_fallback() -> None:
@@ -53,17 +53,17 @@ def rate_limit_fallback() -> None:
 
 
 def readiness(check: str, ok: bool) -> None:
-    m.READINESS_CHECK.labels(check=check).set(1 if ok else 0)
+    m.child(m.READINESS_CHECK, check).set(1 if ok else 0)
 
 
 def job_declared(job: str) -> None:
     """A scheduled job's run counters exist at 0 from the start, so the first failure after a
     restart is counted by increase() (`ExceptionSweepFailing`), as the 5xx series are."""
     for result in ("success", "failure"):
-        m.JOB_RUNS.labels(job=job, result=result)
+        m.child(m.JOB_RUNS, job, result)
 
 
 def job_run(job: str, ok: bool, finished_at: float) -> None:
-    m.JOB_RUNS.labels(job=job, result="success" if ok else "failure").inc()
+    m.child(m.JOB_RUNS, job, "success" if ok else "failure").inc()
     if ok:
-        m.JOB_LAST_SUCCESS.labels(job=job).set(finished_at)
+        m.child(m.JOB_LAST_SUCCESS, job).set(finished_at)

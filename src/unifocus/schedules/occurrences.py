@@ -181,8 +181,6 @@ def occurrences(
     for schedule in schedules:
         first = max(schedule.start_date, from_date)
         last = min(schedule.end_date, to_date)
-        if first > last:
-            continue
         by_weekday = schedule.shifts_by_weekday
         weekday = first.isoweekday()
         for offset in range((last - first).days + 1):

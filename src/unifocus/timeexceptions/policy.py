@@ -46,16 +46,14 @@ class Policy:
         """
         if data is None:
             return cls()
-        if cls is Policy and type(data) is dict:
+        if type(data) is dict:
             # Every punch evaluates its tenant's policy, which rarely changes: the checked
             # Policy is shared. The key holds each value's type, so `true` or `1.0` never finds
             # the Policy of `1` (they are equal and hash alike, and both must stay errors).
-            key = tuple((k, type(v), v) for k, v in data.items())
             try:
-                hash(key)
-            except TypeError:  # an unhashable value (a list, say): checked below, uncached
-                return cls._checked(data)
-            return _shared(key)
+                return _shared(tuple((k, type(v), v) for k, v in data.items()))
+            except TypeError:  # an unhashable value (a list, say): checked uncached, and refused
+                pass
         return cls._checked(data)
 
     @classmethod
