@@ -104,8 +104,16 @@ def read_ahead(body: PunchCreate) -> Prefetch:
     return Prefetch(READ_PUNCH, _prefetch_args(body), composite=True)
 
 
+# The window read around a punch reaches days either side of it (`engine.context_args`); near the
+# end of Python's calendar that arithmetic would overflow before the punch's own checks answer
+# (a 500 for a client error). A punch past _LATEST is in the future, refused as such by
+# `_checked_instant` before anything is written, so the facts read for it are never used.
+# (The schema's `Instant` refuses anything before 1900, so the other end has room.)
+_LATEST = datetime(9999, 12, 24, tzinfo=UTC)
+
+
 def _prefetch_args(body: PunchCreate) -> tuple[Any, ...]:
-    ts = body.timestamp.astimezone(UTC)
+    ts = min(body.timestamp.astimezone(UTC), _LATEST)
     window = engine.context_args(ts - engine.PUNCH_ZONE, ts + engine.PUNCH_ZONE)
     return (body.employee_id, *window, body.device, body.client_punch_id)
 
