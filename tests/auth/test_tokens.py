@@ -39,6 +39,10 @@ UNAUTHORIZED: list[tuple[str, Header]] = [
     ("wrong secret", lambda a, b: bearer(hs256(admin_claims(a), secret="another-secret-" + "y" * 32))),
     ("tampered payload", lambda a, b: bearer(_tampered(a))),
     ("HS512 with the right secret", lambda a, b: bearer(hs256(admin_claims(a), algorithm="HS512"))),
+    # The shared secret has no key id: a token naming one names a key this service has not
+    # (contract section 2: unknown `kid` is 401), however it is signed.
+    ("a kid with the right secret", lambda a, b: bearer(hs256(admin_claims(a), kid="nope"))),
+    ("an empty kid with the right secret", lambda a, b: bearer(hs256(admin_claims(a), kid=""))),
     ("expired beyond leeway", lambda a, b: bearer(hs256(admin_claims(a, exp=int(time.time()) - 60)))),
     ("not yet valid beyond leeway", lambda a, b: bearer(hs256(admin_claims(a, nbf=int(time.time()) + 120)))),
     ("no exp", lambda a, b: bearer(hs256(admin_claims(a, exp=DROP)))),

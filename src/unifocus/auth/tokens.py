@@ -210,6 +210,10 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
             if header.get("alg") not in self.algorithms:
                 raise TokenError("The token's algorithm is not accepted.")
+            if self.jwks is None and "kid" in header:
+                # The shared secret is one key with no id: a token naming a key names one this
+                # service does not have (contract section 2, unknown `kid`: 401).
+                raise TokenError("The token's key is unknown.")
             if self.jwks is not None:
                 _refuse_expired_before_fetching(token, s.jwt_leeway_seconds)
             claims = jwt.decode(
