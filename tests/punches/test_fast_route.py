@@ -75,10 +75,13 @@ CASES: list[Case] = [
                                      **{"content-type": "application/vnd.api+json"})),
     ("no body", lambda t: _json(t.employee, b"")),
     ("a JSON array", lambda t: _json(t.employee, [1, 2])),
+    ("an offset without a colon: 422", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}T13:00:00-0500"))),
+    ("no seconds: 422", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}T13:00Z"))),
+    ("lowercase t and z, a fraction: 201", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}t18:00:00.5z"))),
 ]
 # The cases with a valid punch body, token and key: the layer runs the handler for these (the
-# first 13 cases but the three refused by the token or key check before the handler).
-WELL_FORMED = 10
+# first 13 cases but the three refused by the token or key check before the handler, and the last).
+WELL_FORMED = 11
 # What each case answers (the same with and without the layer: see the comparison).
 EXPECTED = {
     "late clock_in: 201 with its exception": 201, "the same key again: the stored answer": 201,
@@ -90,6 +93,7 @@ EXPECTED = {
     # The caller is refused before the body is, even a body that is not JSON (401, not 400).
     "NaN: parsed by json, not by orjson": 422, "not JSON and a bad token": 401, "a bad body and no token": 401,
     "text/plain": 422, "a +json type": 201, "no body": 422, "a JSON array": 422,
+    "an offset without a colon: 422": 422, "no seconds: 422": 422, "lowercase t and z, a fraction: 201": 201,
 }
 
 

@@ -117,6 +117,8 @@ def minimal(schema: dict[str, Any], uuid_value: str) -> Any:
         return 1
     if kind == "boolean":
         return True
+    if schema.get("examples"):  # a string with a pattern (HH:MM) documents a valid example
+        return schema["examples"][0]
     fmt = schema.get("format")
     return {"uuid": uuid_value, "date": "2026-03-02", "date-time": "2026-03-02T14:00:00Z", "time": "09:00",
             "email": "probe@example.com"}.get(fmt or "", "x" * max(schema.get("minLength", 1), 1))

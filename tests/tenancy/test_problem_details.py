@@ -31,6 +31,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
      "validation-failed", None),
     ("negative policy minutes", "PATCH", "/api/tenant", {"json": {"policy": {"lateGraceMinutes": -1}}}, 422,
      "validation-failed", None),
+    # Contract 1: an integer is a JSON number, not a string or a boolean (`true` would be 1).
+    ("policy minutes as a string", "PATCH", "/api/tenant", {"json": {"policy": {"lateGraceMinutes": "5"}}}, 422,
+     "validation-failed", "policy.lateGraceMinutes"),
+    ("policy minutes as a boolean", "PATCH", "/api/tenant", {"json": {"policy": {"maxBreakMinutes": True}}}, 422,
+     "validation-failed", "policy.maxBreakMinutes"),
+    ("policy minutes with a fraction", "PATCH", "/api/tenant", {"json": {"policy": {"lateGraceMinutes": 1.5}}},
+     422, "validation-failed", "policy.lateGraceMinutes"),
     ("limit 0", "GET", "/api/employees", {"params": {"limit": 0}}, 422, "validation-failed", "limit"),
     ("limit 501", "GET", "/api/employees", {"params": {"limit": 501}}, 422, "validation-failed", "limit"),
     ("limit not a number", "GET", "/api/employees", {"params": {"limit": "ten"}}, 422, "validation-failed", "limit"),
@@ -64,3 +71,19 @@ async def test_client_errors_are_problem_details(
         errors = body["errors"]
         assert all(set(e) == {"field", "message"} and e["message"] for e in errors), errors
         assert field in [e["field"] for e in errors], errors
+
+
+async def test_policy_minutes_refused_change_nothing_and_a_whole_number_is_taken(
+    api: Api, tenant_a: TenantFixture
+) -> None:
+    """A refused PATCH leaves the policy as it was; `5.0` is the same JSON number as 5 (the
+    OpenAPI `type: integer` matches it) and is stored as 5."""
+    before = (await api.req("GET", "/api/tenant", tenant_a.admin)).json()
+    for bad in ("7", True, 7.5):
+        r = await api.req("PATCH", "/api/tenant", tenant_a.admin, json={"policy": {"lateGraceMinutes": bad}})
+        assert r.status_code == 422, r.text
+    assert (await api.req("GET", "/api/tenant", tenant_a.admin)).json() == before
+    r = await api.req("PATCH", "/api/tenant", tenant_a.admin, json={"policy": {"lateGraceMinutes": 7.0}})
+    assert r.status_code == 200, r.text
+    assert r.json()["policy"]["lateGraceMinutes"] == 7
+    assert (await api.req("GET", "/api/tenant", tenant_a.admin)).json()["policy"]["lateGraceMinutes"] == 7

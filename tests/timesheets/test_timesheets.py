@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.conftest import Api, TenantFixture
 from tests.timesheets.support import (
     BE,
@@ -397,3 +399,20 @@ async def test_the_export_keeps_a_leavers_worked_days(api: Api, tenant_a: Tenant
     after = (await api.req("GET", export, tenant_a.manager)).text
     assert rows_of(after, leaver) == rows_of(before, leaver)
     assert rows_of(after, idle) == []
+
+
+@pytest.mark.parametrize("path", ["/api/timesheets", "/api/timesheets/export"])
+@pytest.mark.parametrize("bound", ["from", "to"])
+async def test_a_range_bound_not_yyyy_mm_dd_is_refused(
+    api: Api, tenant_a: TenantFixture, path: str, bound: str
+) -> None:
+    """Contract 1: dates are exactly `YYYY-MM-DD`; a midnight instant is not a date."""
+    params = {"employeeId": str(tenant_a.employee_id), "from": "2026-11-23", "to": "2026-11-29"}
+    for bad in ("2026-11-23T00:00:00Z", "2026-11-23 00:00:00", "20261123", "2026-11-3"):
+        r = await api.req("GET", path, tenant_a.manager, params={**params, bound: bad})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"].endswith("/validation-failed")
+        [error] = r.json()["errors"]
+        assert error["field"] == bound and "YYYY-MM-DD" in error["message"], error
+    assert (await api.req("GET", path, tenant_a.manager, params=params)).status_code == 200

@@ -11,10 +11,9 @@ from unifocus.audit import service
 from unifocus.audit.schemas import AuditAction, AuditEntity, AuditLogEntry
 from unifocus.auth.roles import Role
 from unifocus.db.readpath import ReadTx, reader
-from unifocus.errors import ValidationFailed
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
-from unifocus.schemas import Instant
+from unifocus.schemas import INSTANT_FORM, Instant, check_order
 
 router = APIRouter(prefix="/api", tags=["audit"])
 
@@ -29,17 +28,15 @@ async def list_audit_logs(
         None, alias="employeeId", description="Only entries about this employee."
     ),
     from_: Instant | None = Query(
-        None, alias="from", description="Instant with an offset (RFC 3339); entries at or after it."
+        None, alias="from", description=f"Entries at or after it; {INSTANT_FORM}."
     ),
     to: Instant | None = Query(
-        None, description="Instant with an offset (RFC 3339); entries before it."
+        None, description=f"Entries before it; {INSTANT_FORM}."
     ),
     r: ReadTx = Depends(reader(Role.admin)),
 ) -> dict[str, Any]:
     """The tenant's audit log (admin), newest first, keyset-paginated on (createdAt, id).
     `from` is inclusive, `to` exclusive. Each entry carries the actor's current email."""
-    if from_ is not None and to is not None and from_ > to:
-        raise ValidationFailed("The request is invalid; see errors.",
-                               errors=[{"field": "from", "message": "from must not be after to"}])
+    check_order(from_, to)
     filters = service.AuditFilters(entity, action, user_id, employee_id, from_, to)
     return await service.list_page(r.conn, r.caller, page, filters)

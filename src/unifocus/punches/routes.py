@@ -23,7 +23,7 @@ from unifocus.punches.schemas import (
     PunchCreated,
     PunchSource,
 )
-from unifocus.schemas import Instant
+from unifocus.schemas import INSTANT_FORM, Instant, check_order
 
 router = APIRouter(prefix="/api", tags=["punches"])
 
@@ -106,11 +106,12 @@ async def create_batch(body: BatchRequest, w: WriteRequest = Depends(writer(Role
 async def list_punches(
     page: PageParams = Depends(),
     employee_id: UUID | None = Query(None, alias="employeeId"),
-    start: Instant | None = Query(None, alias="from", description="Instant, inclusive."),
-    end: Instant | None = Query(None, alias="to", description="Instant, exclusive."),
+    start: Instant | None = Query(None, alias="from", description=f"Inclusive; {INSTANT_FORM}."),
+    end: Instant | None = Query(None, alias="to", description=f"Exclusive; {INSTANT_FORM}."),
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> dict:
-    """Punches, newest first by timestamp. Employees see only their own."""
+    """Punches, newest first by timestamp. Employees see only their own. `from` after `to`: 422."""
+    check_order(start, end)
     return await service.list_page(r.conn, r.caller, page, employee_id, start, end)
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, field_serializer
 
-from unifocus.schemas import ApiModel, InputModel, Instant, utc_iso
+from unifocus.schemas import INSTANT_FORM, ApiModel, InputModel, Instant, utc_iso
 from unifocus.timeexceptions.schemas import TimeException
 
 MAX_BATCH = 500
@@ -53,7 +53,7 @@ class PunchCreated(Punch):
 class PunchCreate(InputModel):
     employee_id: UUID
     type: PunchType
-    timestamp: Instant = Field(description="RFC 3339 with an offset; at most 5 minutes in the future.")
+    timestamp: Instant = Field(description=f"{INSTANT_FORM}; at most 5 minutes in the future.")
     device: str | None = Field(None, min_length=1, max_length=100)
     client_punch_id: str | None = Field(None, min_length=1, max_length=100)
     source: PunchSource | None = Field(
@@ -65,7 +65,7 @@ class BatchItem(InputModel):
     client_punch_id: str = Field(min_length=1, max_length=100)
     employee_id: UUID
     type: PunchType
-    timestamp: Instant
+    timestamp: Instant = Field(description=f"{INSTANT_FORM}.")
     device: str | None = Field(None, min_length=1, max_length=100)
 
 

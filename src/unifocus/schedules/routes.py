@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +12,7 @@ from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
 from unifocus.schedules import service
 from unifocus.schedules.schemas import Schedule, ScheduleCreate, Shift, ShiftCreate
+from unifocus.schemas import DATE_FORM, LocalDate, check_order
 
 router = APIRouter(prefix="/api", tags=["schedules"])
 
@@ -33,11 +33,12 @@ async def create_schedule(body: ScheduleCreate, w: WriteRequest = Depends(writer
 async def list_schedules(
     page: PageParams = Depends(),
     employee_id: UUID | None = Query(None, alias="employeeId"),
-    from_date: date | None = Query(None, alias="from", description="Local date, inclusive."),
-    to_date: date | None = Query(None, alias="to", description="Local date, inclusive."),
+    from_date: LocalDate | None = Query(None, alias="from", description=f"Local date ({DATE_FORM}), inclusive."),
+    to_date: LocalDate | None = Query(None, alias="to", description=f"Local date ({DATE_FORM}), inclusive."),
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> dict:
-    """Schedules overlapping [from, to]. Employees see only their own."""
+    """Schedules overlapping [from, to]. Employees see only their own. `from` after `to`: 422."""
+    check_order(from_date, to_date)
     return await service.list_page(r.conn, r.caller, page, employee_id, from_date, to_date)
 
 

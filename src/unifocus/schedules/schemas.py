@@ -3,9 +3,20 @@ from __future__ import annotations
 from datetime import date, time
 from uuid import UUID
 
-from pydantic import Field, field_serializer, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import (
+    DATE_BOUNDS,
+    DATE_FORM,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    TIME_FORM,
+    ApiModel,
+    InputModel,
+    LocalDate,
+    WallTime,
+    json_integer,
+)
 
 MAX_SCHEDULE_DAYS = 366
 
@@ -24,15 +35,10 @@ class Shift(ApiModel):
 
 class ShiftCreate(InputModel):
     day_of_week: int = Field(ge=1, le=7, description="ISO weekday: 1 = Monday .. 7 = Sunday.")
-    start_time: time = Field(description="Local wall-clock time, HH:MM.")
-    end_time: time = Field(description="HH:MM; `endTime <= startTime` means overnight.")
+    start_time: WallTime = Field(description=f"Local wall-clock time, {TIME_FORM}.")
+    end_time: WallTime = Field(description=f"{TIME_FORM}; `endTime <= startTime` means overnight.")
 
-    @model_validator(mode="after")
-    def _whole_minutes(self) -> ShiftCreate:
-        for t in (self.start_time, self.end_time):
-            if t.second or t.microsecond or t.tzinfo is not None:
-                raise ValueError("times are HH:MM wall-clock times")
-        return self
+    _integer = field_validator("day_of_week", mode="before")(json_integer)
 
 
 class Schedule(ApiModel):
@@ -47,9 +53,19 @@ class Schedule(ApiModel):
 class ScheduleCreate(InputModel):
     employee_id: UUID
     name: str | None = Field(None, max_length=200)
-    start_date: date
-    end_date: date = Field(description=f"Inclusive; `endDate >= startDate`, at most {MAX_SCHEDULE_DAYS} days.")
+    start_date: LocalDate = Field(description=f"Local date, {DATE_FORM}, {EARLIEST_DATE} to {LATEST_DATE}.")
+    end_date: LocalDate = Field(
+        description=f"{DATE_FORM}, inclusive; `endDate >= startDate`, at most {MAX_SCHEDULE_DAYS} days."
+    )
     shifts: list[ShiftCreate] = Field(default_factory=list, max_length=50)
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _bounded(cls, value: date) -> date:
+        # The timesheets' bounds: a schedule outside them would have no readable timesheet.
+        if not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise ValueError(DATE_BOUNDS)
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> ScheduleCreate:

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from pydantic import Field, field_validator
 
-from unifocus.schemas import ApiModel, InputModel
+from unifocus.schemas import ApiModel, InputModel, json_integer
 from unifocus.timezones import check_timezone
 
 Minutes = Field(ge=0, le=1440)
@@ -28,6 +28,8 @@ class PolicyPatch(InputModel):
     missed_punch_after_minutes: int | None = Field(None, ge=0, le=1440)
     max_break_minutes: int | None = Field(None, ge=0, le=1440)
     overtime_threshold_minutes: int | None = Field(None, ge=0, le=1440)
+
+    _integers = field_validator("*", mode="before")(json_integer)
 
 
 class Tenant(ApiModel):

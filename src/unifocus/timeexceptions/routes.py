@@ -10,7 +10,7 @@ from unifocus.db.readpath import ReadTx, reader
 from unifocus.db.writepath import Result, WriteRequest, WriteTx, writer
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
-from unifocus.schemas import Instant
+from unifocus.schemas import INSTANT_FORM, Instant, check_order
 from unifocus.timeexceptions import service
 from unifocus.timeexceptions.schemas import ExceptionStatus, ExceptionType, ResolveRequest, TimeException
 
@@ -23,11 +23,12 @@ async def list_exceptions(
     status: ExceptionStatus | None = Query(None),
     kind: ExceptionType | None = Query(None, alias="type"),
     employee_id: UUID | None = Query(None, alias="employeeId"),
-    start: Instant | None = Query(None, alias="from", description="Raised at or after (instant)."),
-    end: Instant | None = Query(None, alias="to", description="Raised before (instant)."),
+    start: Instant | None = Query(None, alias="from", description=f"Raised at or after; {INSTANT_FORM}."),
+    end: Instant | None = Query(None, alias="to", description=f"Raised before; {INSTANT_FORM}."),
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> dict:
-    """Exceptions, newest first. Employees see only their own."""
+    """Exceptions, newest first. Employees see only their own. `from` after `to`: 422."""
+    check_order(start, end)
     return await service.list_page(r.conn, r.caller, page, status, kind, employee_id, start, end)
 
 

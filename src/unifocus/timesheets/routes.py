@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -10,10 +9,15 @@ from starlette.responses import Response
 from unifocus.auth.roles import Role
 from unifocus.db.readpath import ReadTx, reader
 from unifocus.openapi import errors
+from unifocus.schemas import DATE_FORM, LocalDate
 from unifocus.timesheets import csv_export, service
 from unifocus.timesheets.schemas import Timesheet
 
 router = APIRouter(prefix="/api", tags=["timesheets"])
+
+# `Query` inside Annotated, not as the default: with `x: LocalDate = Query(...)` FastAPI keeps
+# only the bare `date` of a non-optional Annotated type and drops its format check.
+From = Annotated[LocalDate, Query(alias="from", description=f"First local date ({DATE_FORM}), inclusive.")]
 
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
@@ -36,13 +40,15 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 @router.get("/timesheets", response_model=Timesheet, responses=errors(404))
 async def get_timesheet(
+    *,  # keyword-only: the required Annotated dates may follow the optional employeeId
     employee_id: UUID | None = Query(
         None, alias="employeeId",
         description="Required for managers and admins; employees may omit it (their own) and may not "
         "name anyone else (403).",
     ),
-    from_date: date = Query(..., alias="from", description="First local date, inclusive."),
-    to_date: date = Query(..., alias="to", description="Last local date, inclusive; at most 366 days."),
+    from_date: From,
+    to_date: Annotated[LocalDate, Query(alias="to",
+                                        description=f"Last local date ({DATE_FORM}), inclusive; at most 366 days.")],
     r: ReadTx = Depends(reader(Role.employee)),
 ) -> Timesheet:
     """An employee's timesheet: one day per local date of [from, to] in the employee's time zone
@@ -54,8 +60,9 @@ async def get_timesheet(
 
 @router.get("/timesheets/export", response_class=Response, responses={**errors(), **_CSV_RESPONSE})
 async def export_timesheets(
-    from_date: date = Query(..., alias="from", description="First local date, inclusive."),
-    to_date: date = Query(..., alias="to", description="Last local date, inclusive; at most 93 days."),
+    from_date: From,
+    to_date: Annotated[LocalDate, Query(alias="to",
+                                        description=f"Last local date ({DATE_FORM}), inclusive; at most 93 days.")],
     r: ReadTx = Depends(reader(Role.manager)),
 ) -> Response:
     """The tenant's timesheets as CSV (manager+): every active employee (and every one deactivated

@@ -36,6 +36,7 @@ import orjson
 from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
 from unifocus.errors import NotFound, Unprocessable
 from unifocus.schedules.occurrences import ScheduleSpan, WeeklyShift, occurrences
+from unifocus.schemas import DATE_BOUNDS, EARLIEST_DATE, LATEST_DATE
 from unifocus.timeexceptions.pairing import PunchFact
 from unifocus.timeexceptions.policy import Policy
 from unifocus.timesheets.compute import DayTotals, day_totals
@@ -131,13 +132,10 @@ class DayResult:
 # --- pure part ------------------------------------------------------------------------------
 
 
-EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
-
-
 def check_range(from_date: date, to_date: date, max_days: int) -> None:
     # Outside these dates the margins around the range overflow datetime arithmetic.
-    if not (EARLIEST <= from_date <= LATEST and EARLIEST <= to_date <= LATEST):
-        raise Unprocessable("Dates must be between 1900-01-01 and 9998-12-31.",
+    if not (EARLIEST_DATE <= from_date <= LATEST_DATE and EARLIEST_DATE <= to_date <= LATEST_DATE):
+        raise Unprocessable(DATE_BOUNDS,
                             errors=[{"field": "from", "message": "out of range"}])
     if to_date < from_date:
         raise Unprocessable("`to` must not be before `from`.",
