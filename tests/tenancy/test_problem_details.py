@@ -38,6 +38,14 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
      "validation-failed", "policy.maxBreakMinutes"),
     ("policy minutes with a fraction", "PATCH", "/api/tenant", {"json": {"policy": {"lateGraceMinutes": 1.5}}},
      422, "validation-failed", "policy.lateGraceMinutes"),
+    # A PATCH field left out stays as it is; a null is not "left out" (the tenant's fields are
+    # never null): a 422 naming it, rather than a 200 that changed nothing.
+    ("null tenant name", "PATCH", "/api/tenant", {"json": {"name": None}}, 422, "validation-failed", "name"),
+    ("null tenant timezone", "PATCH", "/api/tenant", {"json": {"timezone": None}}, 422, "validation-failed",
+     "timezone"),
+    ("null policy", "PATCH", "/api/tenant", {"json": {"policy": None}}, 422, "validation-failed", "policy"),
+    ("null policy minutes", "PATCH", "/api/tenant", {"json": {"policy": {"maxBreakMinutes": None}}}, 422,
+     "validation-failed", "policy.maxBreakMinutes"),
     ("limit 0", "GET", "/api/employees", {"params": {"limit": 0}}, 422, "validation-failed", "limit"),
     ("limit 501", "GET", "/api/employees", {"params": {"limit": 501}}, 422, "validation-failed", "limit"),
     ("limit not a number", "GET", "/api/employees", {"params": {"limit": "ten"}}, 422, "validation-failed", "limit"),

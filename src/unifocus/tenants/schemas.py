@@ -4,7 +4,7 @@ from uuid import UUID
 
 from pydantic import Field, field_validator
 
-from unifocus.schemas import ApiModel, InputModel, json_integer
+from unifocus.schemas import ApiModel, InputModel, json_integer, omittable
 from unifocus.timezones import check_timezone
 
 Minutes = Field(ge=0, le=1440)
@@ -22,12 +22,15 @@ class Policy(ApiModel):
 
 
 class PolicyPatch(InputModel):
-    late_grace_minutes: int | None = Field(None, ge=0, le=1440)
-    early_departure_grace_minutes: int | None = Field(None, ge=0, le=1440)
-    early_clock_in_window_minutes: int | None = Field(None, ge=0, le=1440)
-    missed_punch_after_minutes: int | None = Field(None, ge=0, le=1440)
-    max_break_minutes: int | None = Field(None, ge=0, le=1440)
-    overtime_threshold_minutes: int | None = Field(None, ge=0, le=1440)
+    """Each parameter left out stays as it is; none is nullable (a null was once taken as
+    "left out", so a client meaning "back to the default" got no change and no error)."""
+
+    late_grace_minutes: int = omittable(ge=0, le=1440)
+    early_departure_grace_minutes: int = omittable(ge=0, le=1440)
+    early_clock_in_window_minutes: int = omittable(ge=0, le=1440)
+    missed_punch_after_minutes: int = omittable(ge=0, le=1440)
+    max_break_minutes: int = omittable(ge=0, le=1440)
+    overtime_threshold_minutes: int = omittable(ge=0, le=1440)
 
     _integers = field_validator("*", mode="before")(json_integer)
 
@@ -40,9 +43,9 @@ class Tenant(ApiModel):
 
 
 class TenantPatch(InputModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = Field(None, max_length=64)
-    policy: PolicyPatch | None = None
+    name: str = omittable(min_length=1, max_length=200)
+    timezone: str = omittable(max_length=64)
+    policy: PolicyPatch = omittable()
 
     @field_validator("timezone")
     @classmethod
