@@ -88,7 +88,10 @@ class BatchStatus(str, Enum):
 class BatchResult(ApiModel):
     client_punch_id: str | None = None
     status: BatchStatus
-    punch: PunchCreated | Punch | None = None
+    punch: PunchCreated | Punch | None = Field(None, description=(
+        "`created`: the new punch with `exceptions`, the exceptions it raised. `duplicate`: the punch "
+        "as stored earlier, without `exceptions` (as POST /api/punches answers a device's repeat; "
+        "GET /api/exceptions?employeeId= lists them). `rejected`: null, and `error` says why."))
     error: str | None = None
 
 
