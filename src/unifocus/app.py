@@ -23,7 +23,7 @@ from unifocus.limits.middleware import RequestLimitsMiddleware
 from unifocus.observability.logging import configure_logging
 from unifocus.observability.middleware import ObservabilityMiddleware, declare_error_series
 from unifocus.observability.process import worker_metrics
-from unifocus.openapi import add_bearer_security
+from unifocus.openapi import add_bearer_security, add_unsupported_media_type
 from unifocus.punches import fast_route
 from unifocus.ratelimit.buckets import RateLimiter
 from unifocus.ratelimit.middleware import RateLimitMiddleware
@@ -49,7 +49,10 @@ transaction.
 A caller who may not use an operation gets 401/403 before any 400/422 about its parameters or
 body; only the body limits (too large: 413; too deep or not UTF-8: 400; a NUL, or an unpaired
 `\\uD800`-`\\uDFFF` escape, which is not Unicode text: 422) and a malformed `Idempotency-Key`
-(400) come first.
+(400) come first. A body sent as anything but `application/json` (or `application/*+json`)
+is 415 `unsupported-media-type`, in the place of a 400 for bad JSON (not kept for an
+`Idempotency-Key` either). A 405 lists every method of the path in `Allow`. A path with a
+trailing slash is an unknown path (404), never redirected.
 **Lists** take `limit` (1-500, default 50) and an opaque `cursor`, answer
 `{items, nextCursor}`, newest first. **Rate limits**: token buckets per user and per tenant;
 every /api answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; 429
@@ -124,8 +127,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # its logs structlog's JSON lines (README, "Operating Unifocus"). Left on, FastAPI checks
     # OpenTelemetry's three global providers on every request, for telemetry nobody configured:
     # 3.7% of a punch's instructions in-process (bench/README.md, "Seventeenth session").
+    # No trailing-slash redirects: Starlette's 307 to `/api/employees` for `/api/employees/` is an
+    # absolute URL built from the client's Host header (`Host: evil.example` -> a Location
+    # there), sent before authentication; a POST got it with an empty body. Such paths are
+    # unknown paths like any other: 404 problem+json.
     app = FastAPI(title="Unifocus API", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                  telemetry={"tracing": False, "metrics": False, "logs": False}, redirect_slashes=False)
     app.state.settings = settings
     app.state.db = Database(runtime_url, settings)
     app.state.verifier = TokenVerifier(settings)
@@ -181,7 +188,7 @@ def _document_security(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_bearer_security(build())
+            app.openapi_schema = add_unsupported_media_type(add_bearer_security(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import get_route_path
 
 PROBLEM_BASE = "https://unifocus.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -90,6 +92,13 @@ class Unprocessable(AppError):
     status, slug, title, kept = 422, "unprocessable-entity", "Unprocessable Entity", True
 
 
+class UnsupportedMediaType(AppError):
+    """A body in a media type the operation does not take (not kept: refused before the
+    handler, like a body that is not JSON)."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
+
+
 class ValidationFailed(AppError):
     """Schema validation before the handler ran (not kept)."""
 
@@ -133,17 +142,65 @@ def problem_response(error: AppError, instance: str | None = None) -> Response:
     return Response(body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers)
 
 
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
 def _field(loc: tuple[Any, ...]) -> str:
+    """The `errors[].field` of a validation error. Body fields come by their camelCase JSON
+    names and query parameters by their camelCase aliases; a path parameter comes by its
+    Python name in the route (`employee_id`), so it is spelt camelCase here (`employeeId`):
+    one naming for a client."""
+    if len(loc) >= 2 and loc[0] in ("path", "query") and isinstance(loc[1], str):
+        loc = (loc[0], _SNAKE.sub(lambda m: m.group(1).upper(), loc[1]), *loc[2:])
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
-def validation_problem(exc: RequestValidationError) -> AppError:
+# The media types FastAPI parses as JSON: `application/json` and `application/*+json`, any
+# parameters (`; charset=utf-8`), any case. A body of any other type (or with no type) it
+# hands to validation as raw bytes, which then failed as "not a valid dictionary": a 422 that
+# says nothing of the real mistake.
+ACCEPTED_MEDIA_TYPE = "application/json"
+
+
+def unsupported_media_type(exc: RequestValidationError, content_type: str | None) -> AppError | None:
+    """415 when the route takes a body and FastAPI did not parse this one as JSON, which is
+    exactly when the body it validated is raw bytes (json.loads never returns bytes). FastAPI's
+    own test, so the answer cannot disagree with what it parses. An empty body stays a
+    missing one (422)."""
+    if not isinstance(exc.body, bytes) or not exc.body:
+        return None
+    got = f"Content-Type {content_type[:100]}" if content_type else "no Content-Type"
+    return UnsupportedMediaType(
+        f"The request body must be {ACCEPTED_MEDIA_TYPE} (or an application/*+json type); it was sent with {got}.")
+
+
+def validation_problem(exc: RequestValidationError, content_type: str | None = None) -> AppError:
+    unsupported = unsupported_media_type(exc, content_type)
+    if unsupported is not None:
+        return unsupported
     raw = exc.errors()
     if any(e.get("type") == "json_invalid" for e in raw):
         return BadRequest("The request body is not valid JSON.")
     errors = [{"field": _field(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))} for e in raw]
     return ValidationFailed("The request is invalid; see errors.", errors=errors)
+
+
+def allowed_methods(routes: Any, path: str) -> set[str]:
+    """Every method of every route whose template matches `path` (RFC 9110 15.5.6: a 405's
+    `Allow` lists all the methods the target supports). Starlette names only the first route
+    that matched the path (`/api/employees` is two routes, GET and POST). Included routers are
+    walked, as FastAPI keeps them (`original_router`); only 405 answers pay for the walk."""
+    methods: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            methods |= allowed_methods(included.routes, path)
+            continue
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 _STATUS_SLUGS = {404: ("not-found", "Not Found"), 405: ("method-not-allowed", "Method Not Allowed")}
@@ -168,13 +225,24 @@ def install_error_handlers(
                 await caller_first(request)
             except AppError as refused:  # 401/403, or 503 when the database is unavailable
                 return problem_response(refused, request.url.path)
-        return problem_response(validation_problem(exc), request.url.path)
+        problem = validation_problem(exc, request.headers.get("content-type"))
+        if isinstance(problem, UnsupportedMediaType):
+            # Which media type the method takes: Accept-Patch (RFC 5789), Accept-Post (W3C
+            # LDP, registered with IANA); PUT has no such header.
+            advertised = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}.get(request.method)
+            if advertised:
+                problem.headers[advertised] = ACCEPTED_MEDIA_TYPE
+        return problem_response(problem, request.url.path)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP Error"))
         err = AppError(str(exc.detail), headers=dict(exc.headers or {}))
         err.status, err.slug, err.title = exc.status_code, slug, title
+        if exc.status_code == 405:
+            methods = allowed_methods(request.app.routes, get_route_path(request.scope))
+            if methods:
+                err.headers["Allow"] = ", ".join(sorted(methods))
         return problem_response(err, request.url.path)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

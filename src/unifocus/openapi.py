@@ -30,6 +30,7 @@ _DESCRIPTIONS = {
     404: "No such id in the caller's tenant (an id of another tenant is also 404).",
     409: "State conflict, or `idempotency-request-in-progress` (with `Retry-After`).",
     413: "The request body is too large.",
+    415: "The body is not sent as `application/json` (or an `application/*+json` type).",
     422: "Invalid body or parameters, or `idempotency-key-reused` with another request.",
     429: "Rate limited; see `Retry-After` and the `RateLimit-*` headers.",
     503: "A dependency (the database, or the token issuer's signing keys) is unavailable; see `Retry-After`.",
@@ -62,4 +63,19 @@ def add_bearer_security(schema: dict[str, Any]) -> dict[str, Any]:
             for operation in operations.values():
                 if isinstance(operation, dict):
                     operation["security"] = [{"bearerAuth": []}]
+    return schema
+
+
+def add_unsupported_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document 415 on every operation that takes a JSON body, read from the document itself
+    (its `requestBody`), so a new write route is covered without naming it. Its schema is
+    the one FastAPI wrote for the operation's other problems (`Problem`)."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                responses["415"] = {"description": _DESCRIPTIONS[415],
+                                    "content": {"application/problem+json": {"schema": problem}}}
+                operation["responses"] = dict(sorted(responses.items()))  # in status order
     return schema

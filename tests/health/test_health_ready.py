@@ -75,6 +75,18 @@ async def test_ready_when_the_database_is_up_and_migrated(api: Api) -> None:
     assert "retry-after" not in r.headers
 
 
+async def test_head_on_the_probes_answers_as_get_without_a_body(api: Api) -> None:
+    """Load balancers probe with HEAD: GET's status and headers, no body, no token."""
+    for path in ("/health", "/ready"):
+        get, head = await api.req("GET", path), await api.req("HEAD", path)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+    # The probes' Allow (on a 405) names HEAD too.
+    r = await api.req("POST", "/health")
+    assert r.status_code == 405 and {m.strip() for m in r.headers["allow"].split(",")} == {"GET", "HEAD"}
+
+
 async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
     owner_url: str, tmp_path: Path, tenant_a: TenantFixture
 ) -> None:
@@ -86,6 +98,12 @@ async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
         r, elapsed = await timed_get(client, "/ready")
         assert_not_ready(r, elapsed)
         assert r.json()["checks"]["migrations"].startswith("error:")
+        # HEAD says the same to a load balancer: 503 with the same Retry-After, no body.
+        head = await client.head("/ready")
+        assert head.status_code == 503 and head.content == b"", head.status_code
+        assert retry_after(head) == retry_after(r)
+        head = await client.head("/health")
+        assert head.status_code == 200 and head.content == b""
         # The same outage answered on /api: a client (or a load balancer) is told the same wait.
         api = await client.get("/api/me", headers={"Authorization": f"Bearer {tenant_a.admin}"})
         assert api.status_code == 503, api.text

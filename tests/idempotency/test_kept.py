@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
 import psycopg
 import pytest
 
@@ -89,6 +90,27 @@ async def test_malformed_json_400_is_not_stored(api: Api, tenant_a: TenantFixtur
     assert records(owner_sql, tenant_a.id) == 0
     ok = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=employee_body())
     assert ok.status_code == 201
+
+
+async def test_unsupported_media_type_415_is_not_stored(api: Api, tenant_a: TenantFixture,
+                                                       owner_sql: psycopg.Connection) -> None:
+    """Like a body that is not JSON (400): refused before the handler, so the key is free for
+    the corrected request, on the punch fast path's route as on any other."""
+    employee = employee_body()
+    for path, body in (("/api/employees", employee),
+                       ("/api/punches", {"employeeId": str(tenant_a.employee_id), "type": "clock_in",
+                                         "timestamp": "2026-03-02T09:00:00-05:00"})):
+        key = new_key()
+        headers = {"Authorization": f"Bearer {tenant_a.manager}", "Idempotency-Key": key,
+                   "content-type": "text/plain"}
+        bad = await api.client.post(path, content=orjson.dumps(body), headers=headers)
+        assert bad.status_code == 415, bad.text
+        assert problem_type(bad).endswith("unsupported-media-type")
+        assert record(owner_sql, tenant_a.id, key) is None
+        ok = await api.req("POST", path, tenant_a.manager, key=key, json=body)
+        assert ok.status_code == 201, ok.text
+        assert "idempotent-replayed" not in ok.headers
+    assert employees_named(owner_sql, tenant_a.id, employee["firstName"]) == 1
 
 
 async def test_401_is_not_stored(api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection,

@@ -67,12 +67,12 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("bad escape", b'"a\\b"'),
     ("trailing backslash", b'"abc\\"'),
     ("unescaped quote inside quotes", b'"a"b"'),
-    ("quote in a bare key", b'ab"c'),
     ("unterminated quote", b'"abc'),
-    # Two keys of which one or both are quoted, merged into one field: not one valid string.
+    ("a lone quote", b'"'),
+    ("unterminated, one character", b'"a'),
+    # Two keys, the first quoted, merged into one field: not one valid string.
     ("two quoted keys", b'"k1", "k2"'),
     ("quoted then bare", b'"k1",k2'),
-    ("bare then quoted", b'k1, "k2"'),
 ]
 
 
@@ -101,6 +101,26 @@ async def test_two_key_headers_are_400(api: Api, tenant_a: TenantFixture,
         assert problem_type(r).endswith("invalid-idempotency-key")
     assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 0
     assert records(owner_sql, tenant_a.id) == 0
+
+
+# A value that does not start with a quote is a bare key, quotes and all (contract section 4:
+# any printable ASCII); only one that starts with `"` is a structured-field string.
+BARE_WITH_QUOTES = ['a"b', 'ab"', 'k1, "k2"']
+
+
+@pytest.mark.parametrize("key", BARE_WITH_QUOTES, ids=BARE_WITH_QUOTES)
+async def test_a_bare_key_holding_a_quote_is_that_key_and_replays(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection, key: str
+) -> None:
+    body = employee_body()
+    first = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
+    assert first.status_code == 201, first.text
+    again = await api.req("POST", "/api/employees", tenant_a.manager, key=key, json=body)
+    assert again.status_code == 201 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert employees_named(owner_sql, tenant_a.id, body["firstName"]) == 1
+    rows = owner_sql.execute("SELECT key FROM idempotency_records WHERE tenant_id = %s", (tenant_a.id,)).fetchall()
+    assert [r[0] for r in rows] == [key]
 
 
 COMMA_KEYS = ["order-1,item-2", "k1, k2", "a,a", "k1,", ",k1"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 
@@ -78,9 +79,15 @@ CASES: list[Case] = [
     ("an offset without a colon: 422", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}T13:00:00-0500"))),
     ("no seconds: 422", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}T13:00Z"))),
     ("lowercase t and z, a fraction: 201", lambda t: _json(t.employee, _punch(t, timestamp=f"{MONDAY}t18:00:00.5z"))),
+    ("text/plain, not JSON", lambda t: _json(t.employee, b"clock in", **{"content-type": "Text/Plain"})),
+    ("text/plain and a bad token", lambda t: _json("not-a-token", _punch(t), **{"content-type": "text/plain"})),
+    ("text/plain under a key", lambda t: _json(t.employee, _punch(t), key="k-415", **{"content-type": "text/plain"})),
+    ("no content type", lambda t: {"headers": {"authorization": f"Bearer {t.employee}"},
+                                   "content": orjson.dumps(_punch(t))}),
 ]
 # The cases with a valid punch body, token and key: the layer runs the handler for these (the
-# first 13 cases but the three refused by the token or key check before the handler, and the last).
+# first 13 cases but the three refused by the token or key check before the handler, and the
+# lowercase instant with a fraction).
 WELL_FORMED = 11
 # What each case answers (the same with and without the layer: see the comparison).
 EXPECTED = {
@@ -92,7 +99,9 @@ EXPECTED = {
     "a bad enum: 422": 422, "an unknown field: 422": 422, "not JSON: 400": 400,
     # The caller is refused before the body is, even a body that is not JSON (401, not 400).
     "NaN: parsed by json, not by orjson": 422, "not JSON and a bad token": 401, "a bad body and no token": 401,
-    "text/plain": 422, "a +json type": 201, "no body": 422, "a JSON array": 422,
+    # A body that is not sent as JSON: 415 (after the caller's 401), and nothing kept for its key.
+    "text/plain": 415, "a +json type": 201, "no body": 422, "a JSON array": 422, "text/plain, not JSON": 415,
+    "text/plain and a bad token": 401, "text/plain under a key": 415, "no content type": 415,
     "an offset without a colon: 422": 422, "no seconds: 422": 422, "lowercase t and z, a fraction: 201": 201,
 }
 

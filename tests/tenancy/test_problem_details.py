@@ -52,7 +52,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str, str | None]] = [
     ("bad cursor", "GET", "/api/employees", {"params": {"cursor": "not-a-cursor"}}, 400, "bad-request", None),
     ("cursor of valid base64 but wrong shape", "GET", "/api/users", {"params": {"cursor": "e30"}}, 400,
      "bad-request", None),
-    ("id that is not a uuid", "GET", "/api/employees/42", {}, 422, "validation-failed", "employee_id"),
+    ("id that is not a uuid", "GET", "/api/employees/42", {}, 422, "validation-failed", "employeeId"),
     ("unknown id", "GET", "/api/employees/00000000-0000-4000-8000-000000000000", {}, 404, "not-found", None),
     ("unknown route", "GET", "/api/nothing-here", {}, 404, "not-found", None),
     ("method not allowed", "PUT", "/api/me", {}, 405, "method-not-allowed", None),

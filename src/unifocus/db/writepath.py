@@ -412,10 +412,11 @@ class WriteRequest:
 
 
 KEY_DESCRIPTION = (
-    "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`); a bare key holds no "
-    "quote. A comma is part of the key: `k1, k2`, which is also what a proxy may make of two "
-    "headers, is taken as the one key `k1, k2` (it cannot be told from a key that contains `, `); "
-    "two separate headers are 400. A repeat of the same request within the "
+    "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`): a value that starts "
+    "with a quote is a structured-field string and must be a well-formed one; any other is a bare "
+    "key, quotes included (`a\"b`). A comma is part of the key: `k1, k2`, which is also what a "
+    "proxy may make of two headers, is taken as the one key `k1, k2` (it cannot be told from a "
+    "key that contains `, `); two separate headers are 400. A repeat of the same request within the "
     "retention window (24 h) replays the original response with `Idempotent-Replayed: true`; "
     "the same key with another request is 422."
 )

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from unifocus import __version__
 from unifocus.db.migrate import COMPATIBLE_FROM, head_revision, newer, passing, schema_check
@@ -104,3 +104,24 @@ async def ready(request: Request) -> JSONResponse:
     if checks["database"] == "ok" and passing(checks["migrations"]):
         return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse({"status": "not_ready", "checks": checks}, status_code=503, headers=UNAVAILABLE_HEADERS)
+
+
+def headless(response: Response) -> Response:
+    """The GET answer to a HEAD: its status and headers (Content-Length and Retry-After
+    included, RFC 9110 9.3.2), no body. Load balancers probe with HEAD; a 405 there reads as
+    a dead replica. Emptied here, not only by the server (uvicorn drops a HEAD's body), so
+    any ASGI server answers the same."""
+    response.body = b""
+    return response
+
+
+# Not in the OpenAPI document: HEAD is GET without the body (README, "Health"), and a second
+# operation per probe would only repeat GET's.
+@router.head("/health", include_in_schema=False)
+async def health_head(request: Request) -> Response:
+    return headless(JSONResponse(await health(request)))
+
+
+@router.head("/ready", include_in_schema=False)
+async def ready_head(request: Request) -> Response:
+    return headless(await ready(request))

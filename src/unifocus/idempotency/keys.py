@@ -40,22 +40,26 @@ REPEATED = "Send exactly one Idempotency-Key header."
 
 
 def parse_key(request: Request) -> str | None:
-    """The key, bare or as a structured-field string (`"abc"` == `abc`); 400 if malformed or
-    repeated. A comma is printable ASCII, so part of a key (contract section 4): `k1, k2`, what
-    a proxy may make of two header fields, is the one key "k1, k2", as it cannot be told from a
-    client's key that holds ", " (`order-1, item-2`); two separate fields are 400."""
+    """The key, bare or as a structured-field string (`"abc"` == `abc`; a value starting with
+    `"` is the latter); 400 if malformed or repeated. A comma is printable ASCII, so part of a
+    key (contract section 4): `k1, k2`, what a proxy may make of two header fields, is the one
+    key "k1, k2", as it cannot be told from a client's key that holds ", " (`order-1, item-2`);
+    two separate fields are 400."""
     values = request.headers.getlist(HEADER)
     if not values:
         return None
     if len(values) > 1:
         raise InvalidIdempotencyKey(REPEATED)
     raw = values[0].strip(" \t")
-    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+    # Only a value that starts with a quote is a structured-field string, and must be a well
+    # formed one; any other is a bare key, whatever printable ASCII it holds (`a"b`: contract
+    # section 4). One character compared, as cheap as before for the usual bare key.
+    if raw[:1] == '"':
+        if len(raw) < 2 or raw[-1] != '"':
+            raise InvalidIdempotencyKey("The Idempotency-Key is not a valid string.")
         key = _unquote(raw[1:-1])
     else:
         key = raw
-        if '"' in key:
-            raise InvalidIdempotencyKey("The Idempotency-Key is not a valid string.")
     if not key or len(key) > MAX_KEY_LENGTH or not _printable(key):
         raise InvalidIdempotencyKey(
             f"The Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
