@@ -95,3 +95,16 @@ async def test_policy_minutes_refused_change_nothing_and_a_whole_number_is_taken
     assert r.status_code == 200, r.text
     assert r.json()["policy"]["lateGraceMinutes"] == 7
     assert (await api.req("GET", "/api/tenant", tenant_a.admin)).json()["policy"]["lateGraceMinutes"] == 7
+
+
+@pytest.mark.parametrize("flag", ["true", "false", 1, 0, "yes"])
+async def test_active_is_a_json_boolean_or_refused_and_nothing_changes(
+    api: Api, tenant_a: TenantFixture, flag: object
+) -> None:
+    """Lax parsing read "false" or 0 as false: a client's string would deactivate someone."""
+    for path in (f"/api/employees/{tenant_a.employee_id}", f"/api/users/{tenant_a.employee_user_id}"):
+        before = (await api.req("GET", path, tenant_a.admin)).json()
+        r = await api.req("PATCH", path, tenant_a.admin, json={"active": flag})
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["active"]
+        assert (await api.req("GET", path, tenant_a.admin)).json() == before

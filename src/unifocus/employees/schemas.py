@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import EmailStr, Field, StrictBool, field_validator
 
 from unifocus.schemas import ApiModel, InputModel, omittable
 from unifocus.timezones import check_timezone
@@ -37,7 +37,7 @@ class EmployeePatch(InputModel):
     external_id: str | None = Field(None, min_length=1, max_length=100)
     email: EmailStr | None = Field(None, max_length=254)
     timezone: str | None = Field(None, max_length=64)
-    active: bool = omittable()
+    active: StrictBool = omittable()  # true or false: not "true", 1 or "yes" (lax pydantic's)
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StrictBool
 
 from unifocus.auth.roles import Role
 from unifocus.schemas import ApiModel, InputModel, omittable
@@ -27,7 +27,7 @@ class UserCreate(InputModel):
 
 class UserPatch(InputModel):
     role: Role = omittable()
-    active: bool = omittable()
+    active: StrictBool = omittable()  # true or false: not "true", 1 or "yes" (lax pydantic's)
     employee_id: UUID | None = None
 
 
