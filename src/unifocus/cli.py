@@ -310,20 +310,25 @@ def token(
     try:
         user_id: uuid.UUID | None = uuid.UUID(user)
     except ValueError:
-        user_id = None  # not an id: a subject, signed as given (no database needed)
-    if user_id is not None and not (settings.database_url or settings.app_database_url):
+        user_id = None  # not an id: a subject
+    if not (settings.database_url or settings.app_database_url):
         # No database configured: looking the user up would start an embedded server (initdb
         # and migrations, or a second one beside `make run`'s) just to print a token.
         typer.echo(f"token: no DATABASE_URL; signing {user!r} as the subject (a user's subject is "
-                   "its id unless it was set)", err=True)
-    elif user_id is not None:
-        found = asyncio.run(_user_subject(settings, tenant_id, user_id))
+                   "its id unless it was set); neither the tenant nor the user was checked", err=True)
+    else:
+        known, found = asyncio.run(_user_subject(settings, tenant_id, user_id, user))
+        if not known:
+            # A token for a tenant that does not exist can never sign in (401): say so, print none.
+            typer.echo(f"token: no tenant {tenant_id}", err=True)
+            raise typer.Exit(1)
         if found is None:
-            typer.echo(f"token: no user {user_id} in tenant {tenant_id}; signing {user!r} as a subject", err=True)
+            typer.echo(f"token: tenant {tenant_id} has no user {user!r} (by id or subject); signing it as a "
+                       "subject: the API answers 401 until a user has that subject", err=True)
         else:
             subject, active = found
             if not active:
-                typer.echo(f"token: user {user_id} is deactivated; the API will answer 403", err=True)
+                typer.echo(f"token: user {user!r} is deactivated; the API will answer 403", err=True)
     typer.echo(mint_token(settings, tenant_id, subject, ttl_minutes))
 
 
@@ -333,23 +338,27 @@ def _runtime_url(settings: Settings) -> str:
     return settings.app_database_url or app_url(settings, owner_url(settings, start=False))
 
 
-async def _user_subject(settings: Settings, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[str, bool] | None:
-    """(subject, active) of the tenant's user with this id; None when there is none."""
+async def _user_subject(settings: Settings, tenant_id: uuid.UUID, user_id: uuid.UUID | None,
+                        subject: str) -> tuple[bool, tuple[str, bool] | None]:
+    """Whether the tenant exists, and (subject, active) of its user with this id, else with
+    this subject (None when neither)."""
     import asyncpg
 
     from unifocus.db.pool import set_tenant
 
     conn = await asyncpg.connect(_runtime_url(settings))
     try:
-        # users is under row-level security: the app role sees a tenant's rows only with the
-        # tenant set, and set_tenant is transaction-local.
+        # tenants and users are under row-level security: the app role sees a tenant's rows
+        # only with the tenant set, and set_tenant is transaction-local.
         async with conn.transaction(readonly=True):
             await set_tenant(conn, tenant_id)
+            known = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1)", tenant_id)
             row = await conn.fetchrow(
-                "SELECT subject, active FROM users WHERE tenant_id = $1 AND id = $2", tenant_id, user_id)
+                "SELECT subject, active FROM users WHERE tenant_id = $1 AND (id = $2 OR subject = $3) "
+                "ORDER BY id = $2 DESC LIMIT 1", tenant_id, user_id, subject)
     finally:
         await conn.close()
-    return None if row is None else (row["subject"], row["active"])
+    return bool(known), None if row is None else (row["subject"], row["active"])
 
 
 def _mount_feature_commands() -> None:
@@ -378,6 +387,9 @@ def main() -> None:
     from unifocus.settings import ConfigurationError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic logs a line per plugin when it is imported (seven, on every command, --help too):
+    # noise on stderr, where a command's one line of error belongs.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
         # One-off commands (an export, the sweep) count metrics too, and prometheus_client

@@ -201,6 +201,35 @@ def test_token_without_a_database_signs_the_id_and_starts_no_server(cli_db: CliD
     assert list(tmp_path.iterdir()) == []  # no embedded server's data directory, no secret file
 
 
+async def test_token_for_a_tenant_that_does_not_exist_prints_none(cli_db: CliDb, acme: dict[str, str]) -> None:
+    """Such a token could never sign in (401): exit 1 and say why, rather than print it."""
+    env = cli_env(cli_db.url, cli_db.data_dir)
+    missing = str(uuid.uuid4())
+    done = await arun(env, "token", "--tenant", missing, "--user", acme["adminUserId"])
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip() == f"token: no tenant {missing}"
+
+
+async def test_token_for_an_unknown_user_warns_and_a_known_subject_does_not(
+    cli_db: CliDb, cli_api: Api, acme: dict[str, str]
+) -> None:
+    env = cli_env(cli_db.url, cli_db.data_dir)
+    unknown = await arun(env, "token", "--tenant", acme["tenantId"], "--user", "nobody-yet")
+    assert unknown.returncode == 0, unknown.stderr
+    assert "has no user 'nobody-yet'" in unknown.stderr and "401" in unknown.stderr
+    assert (await cli_api.req("GET", "/api/me", unknown.stdout.strip())).status_code == 401
+    known = await arun(env, "token", "--tenant", acme["tenantId"], "--user", acme["adminUserId"])
+    assert known.returncode == 0 and known.stderr == ""
+
+
+def test_help_writes_nothing_on_stderr(cli_db: CliDb) -> None:
+    """Alembic once logged seven lines on every command, --help too."""
+    for args in (["--help"], ["token", "--help"], ["audit", "verify", "--help"]):
+        done = run(cli_env(cli_db.url, cli_db.data_dir), *args)
+        assert done.returncode == 0 and done.stdout and done.stderr == "", (args, done.stderr)
+
+
 async def test_a_bad_setting_is_named_without_its_value(cli_db: CliDb, tmp_path: Path) -> None:
     env = cli_env(cli_db.url, tmp_path) | {"UNIFOCUS_DB_POOL_MAX": "s3cret-looking"}
     done = await arun(env, "token", "--tenant", str(uuid.uuid4()), "--user", "x")
