@@ -409,3 +409,15 @@ def test_a_zone_skips_only_findings_the_caller_drops(
     zoned = [f for f in evaluate(punches, occs, DEFAULT_POLICY, at(now_min), zone=zone)
              if in_zone(f, occs, punches, zone)]
     assert zoned == whole
+
+
+@pytest.mark.parametrize(("break_seconds", "minutes", "over"), [(3630, 61, 1), (3660, 61, 1), (5400, 90, 30)])
+def test_long_break_details_agree_with_themselves(break_seconds: int, minutes: int, over: int) -> None:
+    """A part minute counts, as in minutesLate: a 60.5-minute break is 61 minutes, 1 over the
+    60 allowed (floored it read 60 against 60 and 1 over: no violation, to a manager)."""
+    start = at(120)
+    brk = PunchFact(uuid.uuid4(), BS, start)
+    end = PunchFact(uuid.uuid4(), BE, start + timedelta(seconds=break_seconds))
+    details = one(run([p(IN, 0), brk, end, p(OUT, 480)]), "long_break").details
+    assert (details["breakMinutes"], details["maxBreakMinutes"], details["minutesOver"]) == (minutes, 60, over)
+    assert details["breakMinutes"] - details["maxBreakMinutes"] == details["minutesOver"]

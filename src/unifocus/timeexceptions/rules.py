@@ -200,10 +200,13 @@ def _break_rules(session: Session, brk: Break, policy: Policy, out: _Collector) 
                   "clockOut": iso(brk.end)}
         out.add("missed_punch", occ, brk.start, reason)
     if brk.seconds > policy.max_break_minutes * 60:
+        # A part minute counts as a minute here, as in minutesLate: a 60.5-minute break against
+        # 60 reads 61 and 1 over (floored, it read 60 and 1 over, which says no violation).
+        minutes = _minutes_up(timedelta(seconds=brk.seconds))
         details: dict[str, Any] = {
-            "breakMinutes": _whole_minutes(brk.seconds),
+            "breakMinutes": minutes,
             "maxBreakMinutes": policy.max_break_minutes,
-            "minutesOver": _minutes_up(timedelta(seconds=brk.seconds - policy.max_break_minutes * 60)),
+            "minutesOver": minutes - policy.max_break_minutes,
             "breakStart": iso(brk.start.timestamp),
             "breakEnd": iso(brk.end),
         }
