@@ -294,8 +294,9 @@ def token(
 
     A --user that is the id of a user of the tenant is signed as that user's subject (the
     token's `sub` must be the subject, which may differ from the id); anything else is signed
-    as a subject. The lookup uses DATABASE_URL (or UNIFOCUS_APP_DATABASE_URL); without either,
-    U is signed as given."""
+    as a subject. The lookup uses DATABASE_URL (or UNIFOCUS_APP_DATABASE_URL): a tenant that
+    does not exist is exit 1 (no token), and a user found by neither id nor subject a warning
+    on stderr. Without either URL, U is signed as given and nothing is checked."""
     from unifocus.auth.tokens import mint_token
 
     settings = get_settings()

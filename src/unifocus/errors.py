@@ -156,10 +156,10 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
-# The media types FastAPI parses as JSON: `application/json` and `application/*+json`, any
-# parameters (`; charset=utf-8`), any case. A body of any other type (or with no type) it
-# hands to validation as raw bytes, which then failed as "not a valid dictionary": a 422 that
-# says nothing of the real mistake.
+# The type a 415 names. FastAPI parses `application/json` and `application/*+json` as JSON,
+# with any parameters (`; charset=utf-8`) and in any case; a body of any other type (or with
+# no type) it hands to validation as raw bytes, which then failed as "not a valid
+# dictionary": a 422 that said nothing of the real mistake.
 ACCEPTED_MEDIA_TYPE = "application/json"
 
 

@@ -146,6 +146,7 @@ async def test_admin_subject_is_stored_and_token_by_user_id_signs_it(cli_db: Cli
     by_subject = await arun(env, "token", "--tenant", out["tenantId"], "--user", "auth0|root-1")
     for done in (by_id, by_subject):
         assert done.returncode == 0, done.stderr
+        assert done.stderr == ""  # found, by id and by its own subject: no "has no user" warning
         me = await cli_api.req("GET", "/api/me", done.stdout.strip())
         assert me.status_code == 200, me.text
         assert (me.json()["userId"], me.json()["role"]) == (out["adminUserId"], "admin")

@@ -85,9 +85,9 @@ CASES: list[Case] = [
     ("no content type", lambda t: {"headers": {"authorization": f"Bearer {t.employee}"},
                                    "content": orjson.dumps(_punch(t))}),
 ]
-# The cases with a valid punch body, token and key: the layer runs the handler for these (the
-# first 13 cases but the three refused by the token or key check before the handler, and the
-# lowercase instant with a fraction).
+# The cases with a valid punch body, token and key: the layer runs the handler for these: ten
+# of the first 13 cases (the other three are refused by the token or key check before the
+# handler), plus the lowercase instant with a fraction.
 WELL_FORMED = 11
 # What each case answers (the same with and without the layer: see the comparison).
 EXPECTED = {

@@ -9,8 +9,9 @@ Idempotency-Key, body), the same handler (`routes.create`), the app's own except
 in the scope, so metrics and access lines name `/api/punches` as before.
 
 Anything else goes to the FastAPI route untouched, with the body replayed: another content
-type, a body that is not JSON or not a valid `PunchCreate`. Those answers (415 for another
-content type, 422 with the validation errors, 401 before either, ...) are the route's own, so
+type, a body that is not JSON or not a valid `PunchCreate`. Those answers (415 for a type
+that is neither `application/json` nor `application/*+json`, 422 with the validation errors,
+401 before either, ...) are the route's own, so
 the fast path can only differ from the route on requests where both run the same code.
 `tests/punches/test_fast_route.py` compares the two answer for answer.
 `UNIFOCUS_FAST_PUNCH_ROUTE=false` turns the layer off.
