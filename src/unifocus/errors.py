@@ -253,6 +253,10 @@ def install_error_handlers(
         request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error on %s %s (request_id %s)", request.method, request.url.path, request_id)
         response = problem_response(AppError("An unexpected error occurred."), request.url.path)
+        # The server closes this connection once the error has propagated past the answer
+        # (uvicorn drops the transport): said here, a client opens a new one for its next
+        # request instead of sending it into a closing socket.
+        response.headers["Connection"] = "close"
         if isinstance(request_id, str):
             response.headers["X-Request-ID"] = request_id
         for name, value in getattr(request.state, "ratelimit_headers", ()):

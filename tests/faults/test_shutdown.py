@@ -32,6 +32,7 @@ class Sent:
     at: float
     kind: str
     outcome: int | str = "pending"
+    connection: str | None = None  # the answer's Connection header
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -56,7 +57,7 @@ async def test_sigterm_under_load_no_request_in_flight_fails(
         await asyncio.to_thread(server.start)
         assert server.proc is not None
         sent: list[Sent] = []
-        ready: list[tuple[float, int, str]] = []
+        ready: list[tuple[float, int, str, str | None]] = []
         stop = asyncio.Event()
         auth = {"Authorization": f"Bearer {t.manager}"}
         # A fresh connection per request: a refused connection then means "not accepted".
@@ -84,6 +85,7 @@ async def test_sigterm_under_load_no_request_in_flight_fails(
                         r = await client.post("/api/punches/batch", json={"punches": items},
                                               headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
                     s.outcome = r.status_code
+                    s.connection = r.headers.get("connection")
                 except httpx.HTTPError as exc:
                     s.outcome = type(exc).__name__
                     await asyncio.sleep(0.05)
@@ -92,7 +94,8 @@ async def test_sigterm_under_load_no_request_in_flight_fails(
             while not stop.is_set():
                 try:
                     r = await client.get("/ready")
-                    ready.append((time.monotonic(), r.status_code, r.json().get("status", "")))
+                    ready.append((time.monotonic(), r.status_code, r.json().get("status", ""),
+                                  r.headers.get("connection")))
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
@@ -131,5 +134,11 @@ async def test_sigterm_under_load_no_request_in_flight_fails(
         # before it passes SIGTERM on to the workers.
         propagation = 0.3 if workers == 1 else 1.2
         assert not [r for r in ready if r[1] == 200 and r[0] > sigterm_at + propagation], ready
+        # Every answer of the drain tells its client to close the connection: once the drain
+        # ends the server closes idle keep-alive connections, and a request sent on one would
+        # fail without an answer.
+        assert all(r[3] == "close" for r in draining), draining
+        late = [s for s in in_drain if s.at > sigterm_at + propagation]
+        assert all(s.connection == "close" for s in late), late[:5]
     finally:
         server.stop()

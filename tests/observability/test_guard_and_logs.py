@@ -96,6 +96,9 @@ async def test_a_500_carries_the_request_id_and_nothing_internal(
                             "status": 500, "detail": "An unexpected error occurred.", "instance": "/api/employees"}
         for leak in ("Traceback", "injected", "RaiseError", "asyncpg", 'File "'):
             assert leak not in r.text
+        # The server drops the connection after an unhandled error: the client is told so, and
+        # does not send its next request into the closing socket.
+        assert r.headers["connection"] == "close"
     assert sent.headers["x-request-id"] == "trace-500"
     request_id = generated.headers["x-request-id"]
     assert len(request_id) == 32  # generated when none was sent

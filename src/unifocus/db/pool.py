@@ -32,6 +32,14 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.PostgresConnectionError,
+    # The server is up but cannot take writes now: read-only (a demoted primary after a
+    # failover, or default_transaction_read_only; /ready reports it), out of disk or memory
+    # (class 53), shut down or cancelled by an operator (class 57), an I/O error (class 58).
+    # A retry later, or on the new primary, succeeds: 503 with Retry-After, not a 500.
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresSystemError,
     # asyncpg's own "this connection is in an inconsistent state" (seen after an outage: a
     # connection still busy with a cancelled operation); it is discarded, the caller gets 503.
     asyncpg.exceptions.InternalClientError,

@@ -48,11 +48,25 @@ async def health(request: Request) -> dict[str, Any]:
     }
 
 
+# The schema's version, and whether this server takes writes: after a failover the old primary
+# may come back as a standby (or read-only) at the same address, and every write there fails.
+READ_PROBE = ("SELECT version_num, pg_is_in_recovery() OR current_setting('transaction_read_only')::bool "
+              "AS read_only FROM alembic_version")
+
+
+class ReadOnlyDatabase(Exception):
+    """The database answers but refuses writes (reported by /ready, never raised to a client)."""
+
+
 async def _database(db: Database, timeout: float) -> dict[str, str]:
     async def probe() -> tuple[str | None, str | None]:
         # Its own pool: requests that fill theirs (load) do not make the replica unready.
         async with db.connection(probe=True) as conn:
-            version = await conn.fetchval("SELECT version_num FROM alembic_version", timeout=timeout)
+            row = await conn.fetchrow(READ_PROBE, timeout=timeout)
+            if row is not None and row["read_only"]:
+                raise ReadOnlyDatabase("read-only (a standby or demoted primary, or default_transaction_read_only "
+                                       "on): writes would fail")
+            version = None if row is None else row["version_num"]
             if not newer(version, HEAD):
                 return version, None  # this code's head, behind it, or not numbered
             # A newer schema says which code it still serves (0014). (Only then asked: on an

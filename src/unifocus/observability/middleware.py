@@ -84,6 +84,18 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
+_CLOSE = ((b"connection", b"close"),)
+
+
+def _closing(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+    """`Connection: close` on every answer while draining after SIGTERM (lifecycle.py): the
+    server stops accepting once the drain ends and closes idle keep-alive connections, so a
+    client that reused one would send its next request into a closing socket. Told to close,
+    it opens a new connection (through the load balancer, to a replica still serving)."""
+    app = scope.get("app")
+    return _CLOSE if app is not None and getattr(app.state, "draining", False) else ()
+
+
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,7 +114,7 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), header, *_closing(scope)]
             await send(message)
 
         counted = scope.get("path") not in EXCLUDED_PATHS
