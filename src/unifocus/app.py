@@ -18,7 +18,7 @@ from unifocus.db.urls import app_url
 from unifocus.db.writepath import caller_first
 from unifocus.errors import install_error_handlers
 from unifocus.jobs.registry import build_scheduler
-from unifocus.lifecycle import install_drain_handler
+from unifocus.lifecycle import Drain, install_drain_handler
 from unifocus.limits.middleware import RequestLimitsMiddleware
 from unifocus.observability.logging import configure_logging
 from unifocus.observability.middleware import ObservabilityMiddleware, declare_error_series
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(runtime_url, settings)
     app.state.verifier = TokenVerifier(settings)
     app.state.started = time.monotonic()
-    app.state.draining = False
+    app.state.drain = Drain()
     app.state.redis = _redis_client(settings)
     install_error_handlers(app, caller_first)
     for router in _routers():
@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, limiter=limiter, verifier=app.state.verifier)
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth)
-    app.add_middleware(ObservabilityMiddleware)
+    app.add_middleware(ObservabilityMiddleware, drain=app.state.drain)
     return app
 
 

@@ -12,6 +12,14 @@ from typing import Any
 log = logging.getLogger("unifocus.lifecycle")
 
 
+class Drain:
+    """Whether this app is draining after SIGTERM (`app.state.drain`): /ready reads it, and so
+    does every answer (observability middleware: `Connection: close`), hence a plain attribute
+    of an object the middleware holds, not a lookup through `app.state` per request."""
+
+    active = False
+
+
 def install_drain_handler(app: Any, drain_seconds: float) -> bool:
     """Only under a server that handles SIGTERM itself (uvicorn); returns whether installed."""
     previous = signal.getsignal(signal.SIGTERM)
@@ -25,9 +33,9 @@ def install_drain_handler(app: Any, drain_seconds: float) -> bool:
         previous(signal.SIGTERM, None)  # uvicorn: stop accepting, finish in-flight requests
 
     def on_sigterm() -> None:
-        if app.state.draining:
+        if app.state.drain.active:
             return
-        app.state.draining = True
+        app.state.drain.active = True
         log.info("SIGTERM: draining for %.1fs, then finishing in-flight requests", drain_seconds)
         loop.call_later(drain_seconds, hand_over)
 

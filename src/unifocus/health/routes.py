@@ -112,7 +112,7 @@ async def ready(request: Request) -> JSONResponse:
     checks = {"database": db_checks["database"], "redis": redis, "migrations": db_checks["migrations"]}
     for name, value in checks.items():
         hooks.readiness(name, passing(value) or value == "disabled")
-    if state.draining:
+    if state.drain.active:
         return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503,
                             headers=UNAVAILABLE_HEADERS)
     if checks["database"] == "ok" and passing(checks["migrations"]):

@@ -14,6 +14,7 @@ import structlog
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from unifocus.lifecycle import Drain
 from unifocus.observability.metrics import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
@@ -84,21 +85,17 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
-_CLOSE = ((b"connection", b"close"),)
-
-
-def _closing(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
-    """`Connection: close` on every answer while draining after SIGTERM (lifecycle.py): the
-    server stops accepting once the drain ends and closes idle keep-alive connections, so a
-    client that reused one would send its next request into a closing socket. Told to close,
-    it opens a new connection (through the load balancer, to a replica still serving)."""
-    app = scope.get("app")
-    return _CLOSE if app is not None and getattr(app.state, "draining", False) else ()
+# Added to every answer while draining after SIGTERM (lifecycle.py): the server stops
+# accepting once the drain ends and closes idle keep-alive connections, so a client that
+# reused one would send its next request into a closing socket. Told to close, it opens a new
+# connection (through the load balancer, to a replica still serving).
+_CLOSE = (b"connection", b"close")
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, drain: Drain | None = None) -> None:
         self.app = app
+        self.drain = drain or Drain()  # the app's (`app.state.drain`); a bare one never drains
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,7 +111,9 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), header, *_closing(scope)]
+                message["headers"] = [*message.get("headers", ()), header]
+                if self.drain.active:
+                    message["headers"].append(_CLOSE)
             await send(message)
 
         counted = scope.get("path") not in EXCLUDED_PATHS
