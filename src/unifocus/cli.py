@@ -388,9 +388,6 @@ def main() -> None:
     from unifocus.settings import ConfigurationError
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    # Alembic logs a line per plugin when it is imported (seven, on every command, --help too):
-    # noise on stderr, where a command's one line of error belongs.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
         # One-off commands (an export, the sweep) count metrics too, and prometheus_client

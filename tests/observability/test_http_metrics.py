@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -70,6 +72,32 @@ async def test_middleware_uses_route_templates_and_skips_metrics() -> None:
     assert _count("unmatched", "GET", "4xx") - before["unmatched"] == 1
     assert _count("/metrics", "GET", "2xx") - before["metrics"] == 0
     assert REGISTRY.get_sample_value("unifocus_http_requests_in_progress", {"method": "GET"}) == 0
+
+
+async def test_a_client_gone_before_any_answer_is_499_not_a_server_error(
+    app_client: tuple[Any, httpx.AsyncClient],
+) -> None:
+    """A body cut off mid-way (the client disconnects): nobody is answered, and the alerts'
+    5xx rate must not count the client's going away as the service failing."""
+    app = app_client[0]
+    before = {cls: _count("unmatched", "POST", cls) for cls in ("4xx", "5xx")}
+    chunks = [{"type": "http.request", "body": b'{"employeeId": ', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/punches", "raw_path": b"/api/punches", "query_string": b"",
+             "root_path": "", "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")],
+             "client": ("127.0.0.1", 1234), "server": ("test", 80)}
+    await app(scope, receive, send)
+    assert sent == []  # nothing to answer: the client is gone
+    assert _count("unmatched", "POST", "5xx") == before["5xx"]
+    assert _count("unmatched", "POST", "4xx") == before["4xx"] + 1
 
 
 def test_status_class() -> None:

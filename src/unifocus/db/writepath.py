@@ -411,6 +411,7 @@ class WriteRequest:
         return respond(stored.status, stored.body, stored.headers, replayed=True)
 
 
+KEY_SCHEMA = {"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"}
 KEY_DESCRIPTION = (
     "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`): a value that starts "
     "with a quote is a structured-field string and must be a well-formed one; any other is a bare "
@@ -428,7 +429,11 @@ def writer(min_role: Role) -> Callable[..., Awaitable[WriteRequest]]:
 
     async def dependency(
         request: Request,
-        idempotency_key: str | None = Header(default=None, alias=HEADER, description=KEY_DESCRIPTION),
+        # Documentation only: the key is read from the raw headers (`parse_key`), so a bad one
+        # is the contract's 400, not the 422 a validated parameter would give. Typed `str` so
+        # the schema says a string (an absent header is simply not sent), with its bounds.
+        idempotency_key: str = Header(default=None, alias=HEADER, description=KEY_DESCRIPTION,
+                                      json_schema_extra=KEY_SCHEMA),
     ) -> WriteRequest:
         identity = await bearer_identity(request)
         key = parse_key(request)  # the raw header list: repeated or quoted forms are checked

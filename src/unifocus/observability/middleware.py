@@ -90,6 +90,8 @@ def _incoming_id(scope: Scope) -> str | None:
 # reused one would send its next request into a closing socket. Told to close, it opens a new
 # connection (through the load balancer, to a replica still serving).
 _CLOSE = (b"connection", b"close")
+# nginx's "client closed request": logged and counted for a request nobody was answered.
+CLIENT_CLOSED = 499
 
 
 class ObservabilityMiddleware:
@@ -105,7 +107,7 @@ class ObservabilityMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
-        status = 500
+        status = 0  # no answer started yet
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -123,7 +125,13 @@ class ObservabilityMiddleware:
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            status = status or 500  # the outermost error handler answers 500
+            raise
         finally:
+            # No answer and no error: the client went away before the app could answer (a body
+            # cut off mid-way). Counted as 499, the client's doing, not as the 5xx the alerts watch.
+            status = status or CLIENT_CLOSED
             elapsed = time.perf_counter() - start
             route = route_template(scope)
             if counted:

@@ -53,7 +53,7 @@ class PunchCreated(Punch):
 class PunchCreate(InputModel):
     employee_id: UUID
     type: PunchType
-    timestamp: Instant = Field(description=f"{INSTANT_FORM}; at most 5 minutes in the future.")
+    timestamp: Instant = Field(description=f"{INSTANT_FORM}; from 1900-01-01T00:00:00Z to 5 minutes in the future.")
     device: str | None = Field(None, min_length=1, max_length=100)
     client_punch_id: str | None = Field(None, min_length=1, max_length=100)
     source: PunchSource | None = Field(
@@ -65,7 +65,7 @@ class BatchItem(InputModel):
     client_punch_id: str = Field(min_length=1, max_length=100)
     employee_id: UUID
     type: PunchType
-    timestamp: Instant = Field(description=f"{INSTANT_FORM}.")
+    timestamp: Instant = Field(description=f"{INSTANT_FORM}; from 1900-01-01T00:00:00Z to 5 minutes in the future.")
     device: str | None = Field(None, min_length=1, max_length=100)
 
 

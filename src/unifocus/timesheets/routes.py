@@ -9,7 +9,7 @@ from starlette.responses import Response
 from unifocus.auth.roles import Role
 from unifocus.db.readpath import ReadTx, reader
 from unifocus.openapi import errors
-from unifocus.schemas import DATE_FORM, LocalDate
+from unifocus.schemas import DATE_BOUNDS, DATE_FORM, LocalDate
 from unifocus.timesheets import csv_export, service
 from unifocus.timesheets.schemas import Timesheet
 
@@ -17,7 +17,8 @@ router = APIRouter(prefix="/api", tags=["timesheets"])
 
 # `Query` inside Annotated, not as the default: with `x: LocalDate = Query(...)` FastAPI keeps
 # only the bare `date` of a non-optional Annotated type and drops its format check.
-From = Annotated[LocalDate, Query(alias="from", description=f"First local date ({DATE_FORM}), inclusive.")]
+From = Annotated[LocalDate, Query(alias="from",
+                                  description=f"First local date ({DATE_FORM}), inclusive. {DATE_BOUNDS}")]
 
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
