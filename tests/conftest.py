@@ -225,22 +225,30 @@ def redis_url() -> Iterator[str]:
 
 
 @contextmanager
-def employee_insert_fails(owner_sql: psycopg.Connection, marker: str) -> Iterator[None]:
-    """Inserting an employee whose first name is `marker` raises inside the database (a
-    trigger, as a broken dependency would): an unexpected failure, the service's 500. The
-    trigger is dropped on leaving."""
+def inserts_fail(owner_sql: psycopg.Connection, table: str, when: str = "true",
+                 sqlstate: str = "P0001") -> Iterator[None]:
+    """Inserting a row of `table` for which `when` (SQL over NEW) holds raises `sqlstate` inside
+    the database (a trigger), as a broken or exhausted server would. Dropped on leaving."""
     name = f"fail_{uuid.uuid4().hex[:8]}"
     owner_sql.execute(f"""
         CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF NEW.first_name = '{marker}' THEN
-                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME;
+            IF {when} THEN
+                RAISE EXCEPTION 'injected failure in %', TG_TABLE_NAME USING ERRCODE = '{sqlstate}';
             END IF;
             RETURN NEW;
         END $$""")
-    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON employees FOR EACH ROW EXECUTE FUNCTION {name}()")
+    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")
     try:
         yield
     finally:
-        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON employees")
+        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+@contextmanager
+def employee_insert_fails(owner_sql: psycopg.Connection, marker: str) -> Iterator[None]:
+    """Inserting an employee whose first name is `marker` raises inside the database: an
+    unexpected failure, the service's 500."""
+    with inserts_fail(owner_sql, "employees", f"NEW.first_name = '{marker}'"):
+        yield

@@ -5,7 +5,6 @@ stored, and the same request succeeds once the database takes writes again."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.conftest import Api, TenantFixture, tenant_counts
+from tests.conftest import Api, TenantFixture, inserts_fail, tenant_counts
 from tests.faults.support import running_app
 from unifocus.db.urls import database_name
 from unifocus.settings import Settings
@@ -70,21 +69,6 @@ async def test_a_read_only_database_is_503_for_writes_and_not_ready(
         assert (await client.get("/ready")).status_code == 200
 
 
-@contextmanager
-def punch_inserts_fail(owner_sql: psycopg.Connection, sqlstate: str) -> Iterator[None]:
-    """Every insert into punches raises `sqlstate`, as the server does when its disk is full."""
-    name = f"full_{uuid.uuid4().hex[:8]}"
-    owner_sql.execute(f"""
-        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '{sqlstate}'; END $$""")
-    owner_sql.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON punches FOR EACH ROW EXECUTE FUNCTION {name}()")
-    try:
-        yield
-    finally:
-        owner_sql.execute(f"DROP TRIGGER IF EXISTS {name} ON punches")
-        owner_sql.execute(f"DROP FUNCTION IF EXISTS {name}()")
-
-
 @pytest.mark.parametrize(("sqlstate", "what"), [("53100", "disk full"), ("53200", "out of memory"),
                                                  ("58030", "I/O error")])
 async def test_a_database_out_of_resources_is_503_and_the_retry_writes_once(
@@ -93,7 +77,7 @@ async def test_a_database_out_of_resources_is_503_and_the_retry_writes_once(
     before = tenant_counts(owner_sql, tenant_a.id, "punches", "audit_log", "idempotency_records")
     key = f"full-{sqlstate}"
     body = _punch(tenant_a)
-    with punch_inserts_fail(owner_sql, sqlstate):
+    with inserts_fail(owner_sql, "punches", sqlstate=sqlstate):  # as the server does when out of disk
         for _ in range(2):  # the second on the same client: its connection was not dropped
             assert_unavailable(await api.req("POST", "/api/punches", tenant_a.employee, key=key, json=body))
     assert tenant_counts(owner_sql, tenant_a.id, "punches", "audit_log", "idempotency_records") == before
