@@ -139,6 +139,7 @@ async def test_sigterm_under_load_no_request_in_flight_fails(
         # fail without an answer.
         assert all(r[3] == "close" for r in draining), draining
         late = [s for s in in_drain if s.at > sigterm_at + propagation]
+        assert late or workers > 1  # with two workers SIGTERM reaches them after the window
         assert all(s.connection == "close" for s in late), late[:5]
     finally:
         server.stop()

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -86,3 +88,15 @@ async def test_a_database_out_of_resources_is_503_and_the_retry_writes_once(
     replay = await api.req("POST", "/api/punches", tenant_a.employee, key=key, json=body)
     assert replay.status_code == 201 and replay.json() == first.json()
     assert tenant_counts(owner_sql, tenant_a.id, "punches")[0] == before[0] + 1
+
+
+async def test_a_write_in_a_read_only_transaction_is_a_bug_not_an_outage(
+    app_client: tuple[Any, httpx.AsyncClient],
+) -> None:
+    """A route's write inside its own READ ONLY transaction is refused with the same SQLSTATE
+    as a read-only server's; it must stay an error (a 500 with its traceback), not a 503 that
+    clients retry for ever."""
+    db = app_client[0].state.db
+    with pytest.raises(RuntimeError, match="read-only transaction"):
+        async with db.tx(readonly=True) as conn:
+            await conn.execute("CREATE TEMP TABLE never_made (i int)")

@@ -100,5 +100,24 @@ async def test_a_client_gone_before_any_answer_is_499_not_a_server_error(
     assert _count("unmatched", "POST", "4xx") == before["4xx"] + 1
 
 
+async def test_an_app_that_never_answers_is_a_500_not_a_client_gone() -> None:
+    """No answer and no disconnect seen: the server sends a 500, so the metrics say 5xx."""
+
+    async def silent(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        return None
+
+    app = ObservabilityMiddleware(silent)  # type: ignore[arg-type]
+    before = _count("unmatched", "GET", "5xx")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError("nothing is sent")
+
+    await app({"type": "http", "method": "GET", "path": "/api/silent", "headers": []}, receive, send)
+    assert _count("unmatched", "GET", "5xx") == before + 1
+
+
 def test_status_class() -> None:
     assert [status_class(s) for s in (200, 301, 404, 503, 42)] == ["2xx", "3xx", "4xx", "5xx", "unknown"]

@@ -33,13 +33,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.PostgresConnectionError,
     # The server is up but cannot take writes now: read-only (a demoted primary after a
-    # failover, or default_transaction_read_only; /ready reports it), out of disk or memory
-    # (class 53), shut down or cancelled by an operator (class 57), an I/O error (class 58).
-    # A retry later, or on the new primary, succeeds: 503 with Retry-After, not a 500.
+    # failover, or default_transaction_read_only; /ready reports it; a write in one of our
+    # own READ ONLY transactions is a bug, a 500: `Database.tx`), out of disk or memory, an
+    # I/O error, an idle session ended. A retry later, or on the new primary, succeeds: 503
+    # with Retry-After, not a 500. Only these: their classes (53, 57, 58) also hold errors no
+    # retry mends, such as temp_file_limit exceeded or a missing library, which stay 500s.
     asyncpg.exceptions.ReadOnlySQLTransactionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.PostgresSystemError,
+    asyncpg.exceptions.DiskFullError,
+    asyncpg.exceptions.OutOfMemoryError,
+    asyncpg.exceptions.PostgresIOError,
+    asyncpg.exceptions.IdleSessionTimeoutError,
     # asyncpg's own "this connection is in an inconsistent state" (seen after an outage: a
     # connection still busy with a cancelled operation); it is discarded, the caller gets 503.
     asyncpg.exceptions.InternalClientError,
@@ -185,6 +188,10 @@ class Database:
                 if isinstance(exc, ABANDON):
                     discard(conn)  # see ABANDON: a rollback would wait on it again
                 await _rollback_quietly(tx)
+                if readonly and isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError):
+                    # Our own READ ONLY transaction refused a write: a bug of the route, a 500
+                    # with its traceback logged, not the 503 of a read-only server.
+                    raise RuntimeError("a write in a read-only transaction") from exc
                 raise
             else:
                 await tx.commit()

@@ -411,7 +411,8 @@ class WriteRequest:
         return respond(stored.status, stored.body, stored.headers, replayed=True)
 
 
-KEY_SCHEMA = {"minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"}
+# 257: a quoted key of 255 characters is 257 on the wire.
+KEY_SCHEMA = {"minLength": 1, "maxLength": 257, "pattern": "^[\\x20-\\x7E]+$"}
 KEY_DESCRIPTION = (
     "1-255 printable ASCII characters, bare or quoted (`\"abc\"` is `abc`): a value that starts "
     "with a quote is a structured-field string and must be a well-formed one; any other is a bare "

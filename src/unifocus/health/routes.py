@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from unifocus import __version__
 from unifocus.db.migrate import COMPATIBLE_FROM, head_revision, newer, passing, schema_check
-from unifocus.db.pool import Database
+from unifocus.db.pool import Database, discard
 from unifocus.errors import ServiceUnavailable
 from unifocus.observability import hooks
 
@@ -64,6 +64,9 @@ async def _database(db: Database, timeout: float) -> dict[str, str]:
         async with db.connection(probe=True) as conn:
             row = await conn.fetchrow(READ_PROBE, timeout=timeout)
             if row is not None and row["read_only"]:
+                # Not handed back: a session opened while the server was read-only stays so
+                # (default_transaction_read_only is read at connect), after it is writable again.
+                discard(conn)
                 raise ReadOnlyDatabase("read-only (a standby or demoted primary, or default_transaction_read_only "
                                        "on): writes would fail")
             version = None if row is None else row["version_num"]

@@ -13,6 +13,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unifocus.errors import AppError, BadRequest, PayloadTooLarge, ValidationFailed, problem_body
+from unifocus.observability.middleware import CLIENT_GONE
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -139,6 +140,7 @@ class RequestLimitsMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                scope.setdefault("state", {})[CLIENT_GONE] = True  # logged and counted as 499
                 return
             chunk = message.get("body", b"")
             size += len(chunk)

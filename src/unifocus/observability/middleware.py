@@ -90,8 +90,10 @@ def _incoming_id(scope: Scope) -> str | None:
 # reused one would send its next request into a closing socket. Told to close, it opens a new
 # connection (through the load balancer, to a replica still serving).
 _CLOSE = (b"connection", b"close")
-# nginx's "client closed request": logged and counted for a request nobody was answered.
+# nginx's "client closed request": logged and counted for a request whose client went away
+# before any answer (`scope["state"][CLIENT_GONE]`, set where the disconnect is seen).
 CLIENT_CLOSED = 499
+CLIENT_GONE = "client_gone"
 
 
 class ObservabilityMiddleware:
@@ -125,13 +127,11 @@ class ObservabilityMiddleware:
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            status = status or 500  # the outermost error handler answers 500
-            raise
         finally:
-            # No answer and no error: the client went away before the app could answer (a body
-            # cut off mid-way). Counted as 499, the client's doing, not as the 5xx the alerts watch.
-            status = status or CLIENT_CLOSED
+            # No answer started: the client went away mid-body (499, the client's doing, kept out
+            # of the 5xx rate the alerts watch), or else an error, a cancellation (uvicorn's
+            # graceful timeout) or an app that never answered: the server sends a 500.
+            status = status or (CLIENT_CLOSED if state.get(CLIENT_GONE) else 500)
             elapsed = time.perf_counter() - start
             route = route_template(scope)
             if counted:
