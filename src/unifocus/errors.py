@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import get_route_path
@@ -142,16 +142,13 @@ def problem_response(error: AppError, instance: str | None = None) -> Response:
     return Response(body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers)
 
 
-_SNAKE = re.compile(r"_([a-z0-9])")
-
-
 def _field(loc: tuple[Any, ...]) -> str:
     """The `errors[].field` of a validation error. Body fields come by their camelCase JSON
     names and query parameters by their camelCase aliases; a path parameter comes by its
     Python name in the route (`employee_id`), so it is spelt camelCase here (`employeeId`):
     one naming for a client."""
     if len(loc) >= 2 and loc[0] in ("path", "query") and isinstance(loc[1], str):
-        loc = (loc[0], _SNAKE.sub(lambda m: m.group(1).upper(), loc[1]), *loc[2:])
+        loc = (loc[0], to_camel(loc[1]), *loc[2:])
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 

@@ -4,20 +4,14 @@ serves it; migration 0014 and docs/rollback.md)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-# Alembic logs a line per plugin when it is first imported (seven INFO lines on every command,
-# --help too, and in every worker's JSON log at start-up): set before the import, the one place
-# it is imported from.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from alembic.script import ScriptDirectory  # noqa: E402
-
-from unifocus.db.urls import sqlalchemy_url  # noqa: E402
-from unifocus.settings import Settings  # noqa: E402
+from unifocus.db.urls import sqlalchemy_url
+from unifocus.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Answers the oldest revision whose code works on the schema (migration 0014).

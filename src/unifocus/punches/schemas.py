@@ -7,10 +7,13 @@ from uuid import UUID
 
 from pydantic import Field, field_serializer
 
-from unifocus.schemas import INSTANT_FORM, ApiModel, InputModel, Instant, utc_iso
+from unifocus.schemas import INSTANT_FORM, MIN_INSTANT, ApiModel, InputModel, Instant, utc_iso
 from unifocus.timeexceptions.schemas import TimeException
 
 MAX_BATCH = 500
+
+# A punch's instant, in a single punch and in a batch item alike.
+PUNCH_INSTANT = f"{INSTANT_FORM}; from {utc_iso(MIN_INSTANT)} to 5 minutes in the future."
 
 
 class PunchType(str, Enum):
@@ -53,7 +56,7 @@ class PunchCreated(Punch):
 class PunchCreate(InputModel):
     employee_id: UUID
     type: PunchType
-    timestamp: Instant = Field(description=f"{INSTANT_FORM}; from 1900-01-01T00:00:00Z to 5 minutes in the future.")
+    timestamp: Instant = Field(description=PUNCH_INSTANT)
     device: str | None = Field(None, min_length=1, max_length=100)
     client_punch_id: str | None = Field(None, min_length=1, max_length=100)
     source: PunchSource | None = Field(
@@ -65,7 +68,7 @@ class BatchItem(InputModel):
     client_punch_id: str = Field(min_length=1, max_length=100)
     employee_id: UUID
     type: PunchType
-    timestamp: Instant = Field(description=f"{INSTANT_FORM}; from 1900-01-01T00:00:00Z to 5 minutes in the future.")
+    timestamp: Instant = Field(description=PUNCH_INSTANT)
     device: str | None = Field(None, min_length=1, max_length=100)
 
 
