@@ -186,18 +186,44 @@ def validation_problem(exc: RequestValidationError, content_type: str | None = N
 def allowed_methods(routes: Any, path: str) -> set[str]:
     """Every method of every route whose template matches `path` (RFC 9110 15.5.6: a 405's
     `Allow` lists all the methods the target supports). Starlette names only the first route
-    that matched the path (`/api/employees` is two routes, GET and POST). Included routers are
-    walked, as FastAPI keeps them (`original_router`); only 405 answers pay for the walk."""
-    methods: set[str] = set()
+    that matched the path (`/api/employees` is two routes, GET and POST). A route of literal
+    segments wins over a template that also matches (`/api/punches/batch` is not the punch
+    `batch` of `/api/punches/{punch_id}`). Only 405 answers pay for the walk."""
+    literal, templated = _matching_methods(routes, path)
+    return literal or templated
+
+
+def _matching_methods(routes: Any, path: str) -> tuple[set[str], set[str]]:
+    """(methods of literal routes, methods of templated routes) matching `path`. Included
+    routers are walked, as FastAPI keeps them (`original_router`); the routes of
+    `refuse_methods` add nothing."""
+    literal: set[str] = set()
+    templated: set[str] = set()
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
-            methods |= allowed_methods(included.routes, path)
+            more_literal, more_templated = _matching_methods(included.routes, path)
+            literal |= more_literal
+            templated |= more_templated
             continue
         regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(path):
-            methods |= set(getattr(route, "methods", None) or ())
-    return methods
+        if regex is None or not regex.match(path) or getattr(route, "endpoint", None) is _method_not_allowed:
+            continue
+        methods = set(getattr(route, "methods", None) or ())
+        (templated if getattr(route, "param_convertors", None) else literal).update(methods)
+    return literal, templated
+
+
+async def _method_not_allowed() -> None:
+    raise StarletteHTTPException(405)
+
+
+def refuse_methods(router: Any, path: str, methods: list[str]) -> None:
+    """Answer 405 (with the literal route's `Allow`) to `methods` on `path`, a literal path
+    that a template of the same router also matches: without it, `GET /api/punches/batch`
+    reaches `GET /api/punches/{punch_id}` and is refused as a malformed id (422). Register
+    it before the template; it is left out of the OpenAPI document."""
+    router.add_api_route(path, _method_not_allowed, methods=methods, include_in_schema=False)
 
 
 _STATUS_SLUGS = {404: ("not-found", "Not Found"), 405: ("method-not-allowed", "Method Not Allowed")}

@@ -52,6 +52,10 @@ async def test_a_trailing_slash_is_an_unknown_path_never_a_redirect(api: Api, te
     ("DELETE", "/api/employees", {"GET", "POST"}),
     ("PUT", "/api/tenant", {"GET", "PATCH"}),
     ("POST", f"/api/punches/{ANY_ID}", {"GET", "DELETE"}),
+    # a literal path wins over the template that also matches it: not the punch "batch"
+    ("GET", "/api/punches/batch", {"POST"}),
+    ("DELETE", "/api/punches/batch", {"POST"}),
+    ("PUT", "/api/punches/batch", {"POST"}),
 ])
 async def test_405_allow_lists_every_method_of_the_path(
     api: Api, tenant_a: TenantFixture, method: str, path: str, allowed: set[str]

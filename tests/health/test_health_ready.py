@@ -22,6 +22,7 @@ from tests.faults.support import running_app
 from tests.health.proxy import BlackHole, TcpProxy, postgres_address, url_through
 from unifocus import __version__
 from unifocus.db.migrate import upgrade
+from unifocus.db.urls import database_name
 from unifocus.settings import Settings
 
 pytestmark = pytest.mark.health
@@ -238,6 +239,29 @@ async def test_ready_names_a_database_behind_on_migrations(server_url: str, tmp_
             assert_not_ready(r, elapsed, failing="migrations")
             assert r.json()["checks"]["database"] == "ok"
     finally:
+        drop_database(server_url, url)
+
+
+async def test_ready_names_a_read_only_database_even_before_a_schema_version(
+    server_url: str, tmp_path: Path
+) -> None:
+    """An empty `alembic_version` (a schema being created) still has its server asked whether
+    it takes writes: a read-only one is named as such, not `ok`."""
+    url = create_database(server_url)
+    settings = make_settings(url, tmp_path)
+    scope = f'ROLE {settings.app_db_role} IN DATABASE "{database_name(url)}"'
+    try:
+        upgrade(url, Settings(database_url=url))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DELETE FROM alembic_version")
+            conn.execute(f"ALTER {scope} SET default_transaction_read_only = on")
+        async with running_app(settings) as (_, client):
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed, failing="database")
+            assert r.json()["checks"]["database"].startswith("error: read-only"), r.json()
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"ALTER {scope} RESET default_transaction_read_only")
         drop_database(server_url, url)
 
 

@@ -416,3 +416,23 @@ async def test_a_range_bound_not_yyyy_mm_dd_is_refused(
         [error] = r.json()["errors"]
         assert error["field"] == bound and "YYYY-MM-DD" in error["message"], error
     assert (await api.req("GET", path, tenant_a.manager, params=params)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/timesheets", "/api/timesheets/export"])
+async def test_range_refusals_have_the_shape_of_every_other_list(
+    api: Api, tenant_a: TenantFixture, path: str
+) -> None:
+    """`from` after `to` is the 422 every other range answers (field `from`, same message);
+    a span too long names `to`; a manager without `employeeId` names that parameter."""
+    params = {"employeeId": str(tenant_a.employee_id)}
+    inverted = await api.req("GET", path, tenant_a.manager, params={**params, "from": "2026-06-02", "to": "2026-06-01"})
+    assert inverted.status_code == 422, inverted.text
+    assert inverted.json()["type"].endswith("/validation-failed")
+    assert inverted.json()["errors"] == [{"field": "from", "message": "from must not be after to"}]
+    too_long = await api.req("GET", path, tenant_a.manager, params={**params, "from": "2020-01-01", "to": "2026-06-01"})
+    assert too_long.status_code == 422 and too_long.json()["type"].endswith("/validation-failed")
+    assert [e["field"] for e in too_long.json()["errors"]] == ["to"]
+    if path == "/api/timesheets":
+        unnamed = await api.req("GET", path, tenant_a.manager, params={"from": "2026-06-01", "to": "2026-06-01"})
+        assert unnamed.status_code == 422 and unnamed.json()["type"].endswith("/validation-failed")
+        assert unnamed.json()["errors"] == [{"field": "employeeId", "message": "required"}]

@@ -50,8 +50,10 @@ async def health(request: Request) -> dict[str, Any]:
 
 # The schema's version, and whether this server takes writes: after a failover the old primary
 # may come back as a standby (or read-only) at the same address, and every write there fails.
-READ_PROBE = ("SELECT version_num, pg_is_in_recovery() OR current_setting('transaction_read_only')::bool "
-              "AS read_only FROM alembic_version")
+# One row even when alembic_version is empty (a schema being created), so read-only is
+# always asked.
+READ_PROBE = ("SELECT (SELECT version_num FROM alembic_version LIMIT 1) AS version_num, "
+              "pg_is_in_recovery() OR current_setting('transaction_read_only')::bool AS read_only")
 
 
 class ReadOnlyDatabase(Exception):
@@ -89,12 +91,17 @@ async def _database(db: Database, timeout: float) -> dict[str, str]:
     return {"database": "ok", "migrations": schema_check(version, compatible_from, HEAD)}
 
 
+READY_KEY = "unifocus:ready"
+
+
 async def _redis(request: Request, timeout: float) -> str:
     client = getattr(request.app.state, "redis", None)
     if client is None:
         return "disabled"
     try:
-        await asyncio.wait_for(client.ping(), timeout)
+        # A write, as the rate limiter's script makes, not a PING: a Redis out of memory
+        # (maxmemory, noeviction) or a read-only replica answers PING but refuses the limiter.
+        await asyncio.wait_for(client.set(READY_KEY, "1", ex=60), timeout)
         return "ok"
     except Exception as exc:
         return f"error: {(str(exc) or type(exc).__name__)[:200]}"

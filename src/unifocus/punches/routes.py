@@ -11,7 +11,7 @@ from unifocus.auth.roles import Role
 from unifocus.db import optimistic
 from unifocus.db.readpath import ReadTx, reader
 from unifocus.db.writepath import NOT_READ, Result, WriteRequest, WriteTx, writer
-from unifocus.errors import Forbidden
+from unifocus.errors import Forbidden, refuse_methods
 from unifocus.openapi import errors
 from unifocus.pagination import Page, PageParams
 from unifocus.punches import batch, group_write, service
@@ -100,6 +100,10 @@ async def create_batch(body: BatchRequest, w: WriteRequest = Depends(writer(Role
         return Result(200, BatchResponse(results=results))
 
     return await w.run(run)
+
+
+# Before the `{punch_id}` routes, which would take "batch" for an id.
+refuse_methods(router, "/punches/batch", ["GET", "HEAD", "DELETE"])
 
 
 @router.get("/punches", response_model=Page[Punch], responses=errors())

@@ -34,9 +34,9 @@ import asyncpg
 import orjson
 
 from unifocus.auth.context import NO_EMPLOYEE, Caller, employee_filter, guard
-from unifocus.errors import NotFound, Unprocessable
+from unifocus.errors import NotFound, ValidationFailed
 from unifocus.schedules.occurrences import ScheduleSpan, WeeklyShift, occurrences
-from unifocus.schemas import DATE_BOUNDS, EARLIEST_DATE, LATEST_DATE
+from unifocus.schemas import DATE_BOUNDS, EARLIEST_DATE, LATEST_DATE, check_order
 from unifocus.timeexceptions.pairing import PunchFact
 from unifocus.timeexceptions.policy import Policy
 from unifocus.timesheets.compute import DayTotals, day_totals
@@ -133,15 +133,15 @@ class DayResult:
 
 
 def check_range(from_date: date, to_date: date, max_days: int) -> None:
+    """The range's refusals have the shape of every other list's (`check_order`): 422
+    `validation-failed`, naming the field at fault."""
     # Outside these dates the margins around the range overflow datetime arithmetic.
-    if not (EARLIEST_DATE <= from_date <= LATEST_DATE and EARLIEST_DATE <= to_date <= LATEST_DATE):
-        raise Unprocessable(DATE_BOUNDS,
-                            errors=[{"field": "from", "message": "out of range"}])
-    if to_date < from_date:
-        raise Unprocessable("`to` must not be before `from`.",
-                            errors=[{"field": "to", "message": "must be on or after from"}])
+    for name, value in (("from", from_date), ("to", to_date)):
+        if not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise ValidationFailed(DATE_BOUNDS, errors=[{"field": name, "message": "out of range"}])
+    check_order(from_date, to_date)
     if (to_date - from_date).days + 1 > max_days:
-        raise Unprocessable(
+        raise ValidationFailed(
             f"The range may span at most {max_days} days.",
             errors=[{"field": "to", "message": f"at most {max_days} days from `from`, inclusive"}],
         )
@@ -281,8 +281,8 @@ def _subject(caller: Caller, employee_id: UUID | None) -> UUID:
     if scoped is NO_EMPLOYEE:
         raise NotFound("No employee record is linked to this user.")
     if scoped is None:
-        raise Unprocessable("employeeId is required for managers and admins.",
-                            errors=[{"field": "employeeId", "message": "required"}])
+        raise ValidationFailed("employeeId is required for managers and admins.",
+                               errors=[{"field": "employeeId", "message": "required"}])
     return cast(UUID, scoped)
 
 
