@@ -207,23 +207,31 @@ def _matching_methods(routes: Any, path: str) -> tuple[set[str], set[str]]:
             templated |= more_templated
             continue
         regex = getattr(route, "path_regex", None)
-        if regex is None or not regex.match(path) or getattr(route, "endpoint", None) is _method_not_allowed:
+        if regex is None or not regex.match(path) or refuses_methods(route):
             continue
         methods = set(getattr(route, "methods", None) or ())
         (templated if getattr(route, "param_convertors", None) else literal).update(methods)
     return literal, templated
 
 
-async def _method_not_allowed() -> None:
+async def _method_not_allowed(request: Request) -> Response:
     raise StarletteHTTPException(405)
+
+
+def refuses_methods(route: Any) -> bool:
+    """A route of `refuse_methods`: it answers 405 and runs nothing (route tables that look
+    for writes skip it)."""
+    route = getattr(route, "original_route", route)
+    return getattr(route, "endpoint", None) is _method_not_allowed
 
 
 def refuse_methods(router: Any, path: str, methods: list[str]) -> None:
     """Answer 405 (with the literal route's `Allow`) to `methods` on `path`, a literal path
     that a template of the same router also matches: without it, `GET /api/punches/batch`
     reaches `GET /api/punches/{punch_id}` and is refused as a malformed id (422). Register
-    it before the template; it is left out of the OpenAPI document."""
-    router.add_api_route(path, _method_not_allowed, methods=methods, include_in_schema=False)
+    it before the template. A plain Starlette route, not an operation: not in the OpenAPI
+    document, the metrics' operations or the route tables the tests walk (APIRoutes)."""
+    router.add_route(router.prefix + path, _method_not_allowed, methods=methods, include_in_schema=False)
 
 
 _STATUS_SLUGS = {404: ("not-found", "Not Found"), 405: ("method-not-allowed", "Method Not Allowed")}
