@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.serving import run_server
 
 pytestmark = pytest.mark.alerts
 
@@ -82,3 +88,47 @@ def test_mark_process_dead_drops_live_gauges(tmp_path: Path) -> None:
     text = _python(RENDER, env=env)
     assert f'pid="{pid}"' not in text
     assert 'unifocus_auth_attempts_total{result="success"} 2.0' in text  # counters survive
+
+
+def _live_gauges(url: str) -> tuple[float, set[str], float]:
+    """(pool connections max, pids with an RSS series, requests in progress) as scraped."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    pool_max = sum(s.value for s in samples if s.name == "unifocus_db_pool_connections_max")
+    rss_pids = {s.labels["pid"] for s in samples if s.name == "unifocus_process_resident_memory_bytes"}
+    in_progress = sum(s.value for s in samples if s.name == "unifocus_http_requests_in_progress")
+    return pool_max, rss_pids, in_progress
+
+
+def _workers(server_pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(server_pid).children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE
+            and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())}
+
+
+def test_a_killed_worker_leaves_no_live_gauges_behind(owner_url: str, tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) skips a worker's lifespan end, where it drops its live
+    gauges; uvicorn starts another. The pool size, the RSS series and the requests in progress
+    are those of the running workers again, not of every worker the pod ever had."""
+    with run_server(owner_url, tmp_path / "data", {"UNIFOCUS_DB_POOL_MAX": "3"}, workers=2) as server:
+        workers = _workers(server.proc.pid)
+        assert len(workers) == 2, workers
+        pool_max = 6.0  # 2 workers x 3
+        deadline = time.monotonic() + 20
+        while _live_gauges(server.url)[:2] != (pool_max, {str(p) for p in workers}) and time.monotonic() < deadline:
+            time.sleep(0.2)  # each worker's first refresh
+        assert _live_gauges(server.url)[:2] == (pool_max, {str(p) for p in workers})
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = _workers(server.proc.pid)
+            gauges = _live_gauges(server.url)  # the replacement's first refresh sets its pool size
+            if len(now) == 2 and victim not in now and gauges[:2] == (pool_max, {str(p) for p in now}):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"after the kill: workers {_workers(server.proc.pid)}, gauges {_live_gauges(server.url)}")
+        time.sleep(1)  # and stays so
+        after_max, _, in_progress = _live_gauges(server.url)
+        assert after_max == pool_max, (after_max, pool_max)
+        assert in_progress == 0  # /metrics is not counted in progress

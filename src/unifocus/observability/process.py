@@ -17,6 +17,7 @@ REFRESH_SECONDS = 15.0
 
 
 def refresh(db: Database) -> None:
+    metrics.sweep_dead_processes()  # a killed sibling's live gauges (its replacement starts here)
     in_use, size = db.in_use()
     metrics.DB_POOL_CONNECTIONS_IN_USE.set(in_use)
     metrics.DB_POOL_CONNECTIONS_MAX.set(size)
