@@ -184,3 +184,19 @@ async def test_claim_takes_over_an_expired_record_but_not_a_live_one(
     finally:
         await tx.rollback()
         await conn.close()
+
+
+async def test_keyed_tenant_settings_saved_at_once_all_succeed(
+    api: Api, tenant_a: TenantFixture, owner_sql: psycopg.Connection
+) -> None:
+    """Each keyed write's claim references the tenant (KEY SHARE on its row); PATCH /api/tenant
+    then locks that row. Admins saving the settings at the same moment each get 200, not a
+    deadlock's 503, and the audit trail holds one entry per change."""
+    before = audit_entries(owner_sql, tenant_a.id)
+    for round_ in range(5):
+        answers = await asyncio.gather(*(
+            api.req("PATCH", "/api/tenant", tenant_a.admin, key=new_key(),
+                    json={"policy": {"lateGraceMinutes": 10 + 4 * round_ + n}})
+            for n in range(4)))
+        assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers if r.status_code != 200]
+    assert audit_entries(owner_sql, tenant_a.id) == before + 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -231,3 +232,26 @@ async def test_the_sweep_finds_an_open_break_of_an_employee_with_no_schedule(
                             tenant_a.manager)).json()["items"]
     assert [e["details"]["reason"] for e in listed] == ["break_still_open"]
     assert await sweep_tenant(db, tenant_a.id, datetime(2020, 6, 1, 12, 30, tzinfo=UTC)) == 0  # raised once
+
+
+async def test_batches_naming_the_same_staff_in_other_orders_do_not_deadlock(
+    api: Api, tenant_a: TenantFixture
+) -> None:
+    """Kiosks that come back online together each upload their punches in their own order:
+    every batch is answered 200 with every item created, none 503 after a deadlock."""
+    staff = [str(tenant_a.employee_id)]
+    for n in range(5):
+        r = await api.req("POST", "/api/employees", tenant_a.manager, json={"firstName": f"K{n}", "lastName": "Staff"})
+        staff.append(r.json()["id"])
+    orders = [staff, staff[::-1], staff[2:] + staff[:2]]
+    for day in range(4):
+        def batch(kiosk: int, order: list[str], day: int = day) -> dict[str, object]:
+            base = datetime(2026, 8, 3 + day, 13, tzinfo=UTC) + timedelta(hours=kiosk)
+            return {"punches": [{"clientPunchId": f"k{kiosk}-{day}-{j}", "employeeId": e, "type": "clock_in",
+                                 "device": f"kiosk-{kiosk}", "timestamp": (base + timedelta(minutes=j)).isoformat()}
+                                for j, e in enumerate(order)]}
+        answers = await asyncio.gather(*(api.req("POST", "/api/punches/batch", tenant_a.manager, json=batch(k, o))
+                                         for k, o in enumerate(orders)))
+        for r in answers:
+            assert r.status_code == 200, r.text
+            assert {x["status"] for x in r.json()["results"]} == {"created"}, r.text

@@ -22,7 +22,10 @@ def to_tenant(row: Any) -> Tenant:
 
 async def load(conn: asyncpg.Connection, caller: Caller, lock: bool = False) -> Tenant:
     sql = "SELECT tenant_id, name, timezone, policy FROM tenants WHERE tenant_id = $1"
-    row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), caller.tenant_id)
+    # FOR NO KEY UPDATE, as the UPDATE itself takes (it never changes tenant_id): every write's
+    # rows reference the tenant and so hold KEY SHARE on it, which FOR UPDATE would wait for. Two
+    # keyed PATCHes, each holding KEY SHARE from its idempotency claim, deadlocked that way.
+    row = await conn.fetchrow(sql + (" FOR NO KEY UPDATE" if lock else ""), caller.tenant_id)
     if row is None:
         raise NotFound("The tenant does not exist.")
     return to_tenant(guard(caller, row))
