@@ -79,7 +79,7 @@ class Scheduler:
         self.db = db
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[bool | None]] = {}
         self._slots = asyncio.Semaphore(self.MAX_RUNNING)
 
     def add(self, name: str, cron: str, fn: JobFn, run_at_start: bool = False) -> None:
