@@ -110,6 +110,8 @@ def _run_server(host: str | None, port: int | None, workers: int | None) -> None
 
 
 def _uvicorn_run(uvicorn: Any, settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
+    from unifocus.observability.logging import uvicorn_log_config
+
     uvicorn.run(
         "unifocus.app:app_from_env",
         factory=True,
@@ -118,6 +120,9 @@ def _uvicorn_run(uvicorn: Any, settings: Settings, host: str | None, port: int |
         workers=workers or settings.workers,
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds - settings.shutdown_drain_seconds)),
         log_level=settings.log_level.lower(),
+        # uvicorn's own lines (start, stop, a worker that died, a malformed request) as JSON
+        # lines through our handler, in the supervisor and in every worker, not its plain text
+        log_config=uvicorn_log_config(settings.log_level, settings.log_json),
         access_log=False,
         loop="uvloop",
         # httptools, with a response's header block and body sent together (httpserver.py)
@@ -131,8 +136,18 @@ def serve(
     port: int = typer.Option(None, help="Port (default UNIFOCUS_PORT, 8000)."),
     workers: int = typer.Option(None, help="Worker processes (default UNIFOCUS_WORKERS, 1)."),
 ) -> None:
-    """Run the API. Migrates on start; embedded PostgreSQL when DATABASE_URL is unset."""
-    settings = get_settings()
+    """Run the API. Migrates on start; embedded PostgreSQL when DATABASE_URL is unset.
+
+    Logs JSON lines from the start (alembic's migration lines, a fatal start-up error): a
+    server's output is read by a log pipeline, not by a person at a terminal."""
+    from unifocus.observability.logging import configure_logging
+
+    try:
+        settings = get_settings()
+    except Exception:
+        configure_logging()  # the defaults: main() logs the configuration error as a JSON line
+        raise
+    configure_logging(settings.log_level, settings.log_json)
     url: str | None = None
     if settings.database_url or not settings.app_database_url:
         url = owner_url(settings)
@@ -412,7 +427,7 @@ def main() -> None:
         # the one place commands' failures are turned into that line.
         from unifocus.errors import one_line
 
-        typer.echo(f"unifocus: {type(exc).__name__}: {one_line(exc, default='failed')}", err=True)
+        _fatal(f"unifocus: {type(exc).__name__}: {one_line(exc, default='failed')}")
         sys.exit(1)
 
 
@@ -440,5 +455,17 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 def _config_error(lines: list[str]) -> NoReturn:
     for line in lines:
-        typer.echo(f"configuration: {line}", err=True)
+        _fatal(f"configuration: {line}")
     sys.exit(2)
+
+
+def _fatal(line: str) -> None:
+    """A command's fatal error: a JSON line (logger `unifocus.cli`) from `serve`, which logs
+    JSON from its start; plain text on stderr for the other commands, run by a person or a
+    Job whose output is read as text."""
+    from unifocus.observability.logging import configured
+
+    if configured():
+        logging.getLogger("unifocus.cli").error(line)
+    else:
+        typer.echo(line, err=True)

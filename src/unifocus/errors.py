@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import get_route_path
 
+from unifocus.observability.logging import mark_logged
+
 PROBLEM_BASE = "https://unifocus.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
 
@@ -283,6 +285,9 @@ def install_error_handlers(
         # added here (what those middlewares chose, from the request's state).
         request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error on %s %s (request_id %s)", request.method, request.url.path, request_id)
+        # Starlette raises it again once this answer is sent, and uvicorn would log the same
+        # traceback a second time, without the request id: marked, that copy is dropped.
+        mark_logged(exc)
         response = problem_response(AppError("An unexpected error occurred."), request.url.path)
         # The server closes this connection once the error has propagated past the answer
         # (uvicorn drops the transport): said here, a client opens a new one for its next

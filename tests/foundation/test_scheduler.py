@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -101,3 +102,56 @@ async def test_a_job_runs_in_one_replica_at_a_time(runtime_url: str, settings: S
             await scheduler.stop()
         for db in dbs:
             await db.close()
+
+
+async def test_a_run_at_start_that_failed_is_retried_until_it_succeeds(
+    owner_url: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The pod started while the database was unreachable: the idempotency cleanup's run at
+    start failed. Once the database is back it succeeds within a retry, not at its next cron
+    tick (02:00): until then its last-success gauge read 0, which IdempotencyTableGrowth
+    counts as a cleanup 26 h overdue."""
+    from prometheus_client import REGISTRY
+
+    from tests.health.proxy import TcpProxy, postgres_address, url_through
+    from unifocus.idempotency.cleanup import cleanup_expired
+
+    proxy = TcpProxy(postgres_address(owner_url))  # not started yet: connections are refused
+    through = url_through(proxy.port, owner_url, settings.app_db_role, settings.app_db_password)
+    db = Database.for_jobs(through, settings.model_copy(update={"db_timeout_seconds": 1.0}))
+    await db.open()
+    name = f"idempotency-cleanup-{uuid.uuid4().hex}"
+    scheduler = Scheduler(db)
+    scheduler.START_RETRY_SECONDS = 0.2
+    scheduler.add(name, "0 2 * * *", lambda d: cleanup_expired(d, 100), run_at_start=True)
+
+    def runs(result: str) -> float:
+        return REGISTRY.get_sample_value("unifocus_job_runs_total", {"job": name, "result": result}) or 0.0
+
+    def last_success() -> float:
+        return REGISTRY.get_sample_value("unifocus_job_last_success_timestamp_seconds", {"job": name}) or 0.0
+
+    started = time.time()
+    scheduler.start()
+    try:
+        for _ in range(100):
+            if runs("failure") >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert runs("failure") >= 2 and runs("success") == 0  # retried while the database is away
+        await proxy.start()
+        for _ in range(100):
+            if runs("success"):
+                break
+            await asyncio.sleep(0.05)
+        assert runs("success") == 1 and last_success() >= started
+        cleaned = REGISTRY.get_sample_value("unifocus_idempotency_cleanup_last_success_timestamp_seconds")
+        assert cleaned is not None and cleaned >= started
+        failures = runs("failure")
+        await asyncio.sleep(0.6)
+        assert (runs("failure"), runs("success")) == (failures, 1)  # one success ends the retries
+    finally:
+        await scheduler.stop()
+        await db.close()
+        if proxy.server is not None and proxy.server.is_serving():
+            await proxy.stop()

@@ -5,6 +5,7 @@ service says when to ask again (Retry-After), also while draining after SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -89,16 +90,29 @@ async def test_head_on_the_probes_answers_as_get_without_a_body(api: Api) -> Non
 
 
 async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
-    owner_url: str, tmp_path: Path, tenant_a: TenantFixture
+    owner_url: str, tmp_path: Path, tenant_a: TenantFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(owner_url, tmp_path, app_database_url=dead_database_url(), db_timeout_seconds=0.5)
     async with running_app(settings) as (_, client):
         r, elapsed = await timed_get(client, "/health")
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert elapsed < 0.5, f"/health took {elapsed:.2f}s with the database down"
-        r, elapsed = await timed_get(client, "/ready")
-        assert_not_ready(r, elapsed)
+        # On the logger itself when the app's start-up replaced the root's handlers (caplog's).
+        health_log = logging.getLogger("unifocus.health")
+        if caplog.handler not in logging.getLogger().handlers:
+            health_log.addHandler(caplog.handler)
+        try:
+            r, elapsed = await timed_get(client, "/ready")
+            assert_not_ready(r, elapsed)
+            await timed_get(client, "/ready")
+        finally:
+            health_log.removeHandler(caplog.handler)
         assert r.json()["checks"]["migrations"].startswith("error:")
+        # The cause, not the generic text of a client's 503 ("The database is unavailable").
+        assert r.json()["checks"]["database"].startswith("error: connection refused ("), r.json()
+        # ...and one log line naming it, not one per probe.
+        failing = [rec.getMessage() for rec in caplog.records if rec.name == "unifocus.health"]
+        assert failing == [f"readiness: the database check fails: {r.json()['checks']['database'][7:]}"], failing
         # HEAD says the same to a load balancer: 503 with the same Retry-After, no body.
         head = await client.head("/ready")
         assert head.status_code == 503 and head.content == b"", head.status_code
@@ -109,6 +123,8 @@ async def test_health_touches_no_dependency_and_ready_names_the_dead_database(
         api = await client.get("/api/me", headers={"Authorization": f"Bearer {tenant_a.admin}"})
         assert api.status_code == 503, api.text
         assert retry_after(r) == retry_after(api)
+        # A client is never told the cause: its 503 keeps the generic text.
+        assert api.json()["detail"] == "The database is unavailable; retry later.", api.text
 
 
 async def test_ready_is_bounded_when_the_database_accepts_but_never_answers(owner_url: str, tmp_path: Path) -> None:
@@ -121,6 +137,9 @@ async def test_ready_is_bounded_when_the_database_accepts_but_never_answers(owne
         async with running_app(settings) as (_, client):
             r, elapsed = await timed_get(client, "/ready")
             assert_not_ready(r, elapsed)
+            # Named as a timeout with its bound, not "TimeoutError".
+            timeout = settings.ready_check_timeout_seconds
+            assert r.json()["checks"]["database"] == f"error: timed out after {timeout:.1f} s", r.json()
             r, elapsed = await timed_get(client, "/health")
             assert r.status_code == 200 and elapsed < 0.5
     finally:

@@ -80,7 +80,8 @@ async def test_a_client_gone_before_any_answer_is_499_not_a_server_error(
     """A body cut off mid-way (the client disconnects): nobody is answered, and the alerts'
     5xx rate must not count the client's going away as the service failing."""
     app = app_client[0]
-    before = {cls: _count("unmatched", "POST", cls) for cls in ("4xx", "5xx")}
+    # Refused before routing, yet counted under the route the path names, not `unmatched`.
+    before = {cls: _count("/api/punches", "POST", cls) for cls in ("4xx", "5xx")}
     chunks = [{"type": "http.request", "body": b'{"employeeId": ', "more_body": True}, {"type": "http.disconnect"}]
     sent: list[dict[str, Any]] = []
 
@@ -96,8 +97,38 @@ async def test_a_client_gone_before_any_answer_is_499_not_a_server_error(
              "client": ("127.0.0.1", 1234), "server": ("test", 80)}
     await app(scope, receive, send)
     assert sent == []  # nothing to answer: the client is gone
-    assert _count("unmatched", "POST", "5xx") == before["5xx"]
-    assert _count("unmatched", "POST", "4xx") == before["4xx"] + 1
+    assert _count("/api/punches", "POST", "5xx") == before["5xx"]
+    assert _count("/api/punches", "POST", "4xx") == before["4xx"] + 1
+
+
+async def test_requests_without_a_matched_route_are_labelled_with_the_template_their_path_matches(
+    app_client: tuple[Any, httpx.AsyncClient], tenant_a: Any,
+) -> None:
+    """Refused before routing (a body too large), or answered by a plain Starlette route that
+    puts no route in the scope (the OpenAPI document, the docs page, the 405 of
+    `refuse_methods`): the template of the app's route the path matches. A path that matches
+    no route (a 404) stays `unmatched`: the labels are still only the app's templates."""
+    client = app_client[1]
+    labels = {
+        ("/api/employees", "POST", "4xx"): 1,
+        ("/openapi.json", "GET", "2xx"): 1,
+        ("/docs", "GET", "2xx"): 1,
+        ("/api/punches/batch", "GET", "4xx"): 1,  # literal, not /api/punches/{punch_id}
+        ("unmatched", "GET", "4xx"): 2,
+        ("unmatched", "GET", "2xx"): 0,
+    }
+    before = {key: _count(*key) for key in labels}
+    big = b'{"firstName": "' + b"x" * (1_048_576 + 10) + b'"}'
+    r = await client.post("/api/employees", content=big, headers={
+        "Authorization": f"Bearer {tenant_a.manager}", "Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert (await client.get("/openapi.json")).status_code == 200
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/api/punches/batch", headers={"Authorization": f"Bearer {tenant_a.manager}"})
+            ).status_code == 405
+    assert (await client.get("/nowhere")).status_code == 404
+    assert (await client.get("/api/employees/")).status_code == 404  # a trailing slash is no route
+    assert {key: _count(*key) - before[key] for key in labels} == labels
 
 
 async def test_an_app_that_never_answers_is_a_500_not_a_client_gone() -> None:

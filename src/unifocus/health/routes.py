@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +16,11 @@ from starlette.responses import JSONResponse, Response
 from unifocus import __version__
 from unifocus.db.migrate import COMPATIBLE_FROM, head_revision, newer, passing, schema_check
 from unifocus.db.pool import Database, discard
-from unifocus.errors import ServiceUnavailable
+from unifocus.errors import ServiceUnavailable, one_line
 from unifocus.observability import hooks
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("unifocus.health")
 HEAD = head_revision()
 # Every 503 tells the client when to come back (contract section 1); /ready's uses the same
 # value as the service's other dependency 503s, taken from ServiceUnavailable to stay in step.
@@ -81,14 +83,30 @@ async def _database(db: Database, timeout: float) -> dict[str, str]:
             except asyncpg.exceptions.UndefinedFunctionError:
                 return version, None
 
+    started = time.monotonic()
     try:
         # Cut short, the probe's connection is terminated, not handed back (db/pool.py ABANDON):
         # a graceful release would wait on a hung server again, past the 2 s /ready promises.
         version, compatible_from = await asyncio.wait_for(probe(), timeout)
-    except Exception as exc:  # any failure is reported, by name, never raised
-        reason = type(exc).__name__ if not str(exc) else str(exc)
+    except Exception as exc:  # any failure is reported, by its cause, never raised
+        reason = database_cause(exc, time.monotonic() - started)
         return {"database": f"error: {reason[:200]}", "migrations": "error: database unreachable"}
     return {"database": "ok", "migrations": schema_check(version, compatible_from, HEAD)}
+
+
+def database_cause(exc: BaseException, elapsed: float) -> str:
+    """Why the database check failed, for an operator. The pool's ServiceUnavailable carries a
+    client's text ("The database is unavailable; retry later.", the same for every cause);
+    the cause it was raised from (db/pool.py) is what happened: a refused connection, a
+    server that did not answer in time, an authentication failure. Never sent to /api clients,
+    whose 503 stays generic."""
+    if isinstance(exc, ServiceUnavailable) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, TimeoutError):  # asyncio's too; its text is empty
+        return f"timed out after {elapsed:.1f} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused ({one_line(exc)})"
+    return one_line(exc)
 
 
 READY_KEY = "unifocus:ready"
@@ -122,12 +140,26 @@ async def ready(request: Request) -> JSONResponse:
     checks = {"database": db_checks["database"], "redis": redis, "migrations": db_checks["migrations"]}
     for name, value in checks.items():
         hooks.readiness(name, passing(value) or value == "disabled")
+    _log_database_change(state, checks["database"])
     if state.drain.active:
         return JSONResponse({"status": "shutting_down", "checks": checks}, status_code=503,
                             headers=UNAVAILABLE_HEADERS)
     if checks["database"] == "ok" and passing(checks["migrations"]):
         return JSONResponse({"status": "ready", "checks": checks})
     return JSONResponse({"status": "not_ready", "checks": checks}, status_code=503, headers=UNAVAILABLE_HEADERS)
+
+
+def _log_database_change(state: Any, check: str) -> None:
+    """One line when the database check starts failing (naming why) and one when it passes
+    again, not one per probe: the kubelet asks every few seconds through an outage."""
+    failing = check != "ok"
+    if failing == getattr(state, "database_failing", False):
+        return
+    state.database_failing = failing
+    if failing:
+        log.warning("readiness: the database check fails: %s", check.removeprefix("error: "))
+    else:
+        log.info("readiness: the database check passes again")
 
 
 def headless(response: Response) -> Response:

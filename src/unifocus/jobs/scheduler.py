@@ -69,17 +69,23 @@ class Scheduler:
     two connections of the jobs' own pool (`Database.for_jobs`)."""
 
     MAX_RUNNING = 2
+    # A run at start that failed (the database unreachable while the pod started) is retried
+    # this often until one succeeds: its gauges (the last cleanup time) would otherwise stay
+    # at 0 until the job's next cron tick, 02:00 for the idempotency cleanup, and
+    # IdempotencyTableGrowth's "no success for 26 h" would read that 0 as a cleanup long overdue.
+    START_RETRY_SECONDS = 60.0
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.jobs: list[Job] = []
         self._task: asyncio.Task[None] | None = None
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[bool | None]] = {}
         self._slots = asyncio.Semaphore(self.MAX_RUNNING)
 
     def add(self, name: str, cron: str, fn: JobFn, run_at_start: bool = False) -> None:
         """`run_at_start`: also run once when the service starts (so gauges such as the last
-        cleanup time are true right after a restart, not only after the next cron tick)."""
+        cleanup time are true right after a restart, not only after the next cron tick),
+        retried every START_RETRY_SECONDS until it succeeds (or another replica runs it)."""
         if not croniter.is_valid(cron):
             raise ValueError(f"job {name}: invalid cron expression {cron!r}")
         self.jobs.append(Job(name, cron, fn, run_at_start))
@@ -97,24 +103,34 @@ class Scheduler:
         # the pool.
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _launch(self, job: Job) -> None:
+    def _launch(self, job: Job, at_start: bool = False) -> None:
         running = self._running.get(job.name)
         if running is not None and not running.done():
             log.info("job %s is still running in this replica; tick skipped", job.name)
             return
-        self._running[job.name] = asyncio.create_task(self._run(job), name=f"unifocus-job-{job.name}")
+        run = self._run_at_start(job) if at_start else self._run(job)
+        self._running[job.name] = asyncio.create_task(run, name=f"unifocus-job-{job.name}")
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job) -> bool:
+        """Whether the run succeeded, or was another replica's to make (skipped)."""
         async with self._slots:
             try:
                 await run_exclusive(self.db, job.name, job.fn)
             except Exception:  # logged and counted in run_exclusive; the other jobs go on
-                pass
+                return False
+        return True
+
+    async def _run_at_start(self, job: Job) -> None:
+        # Until it succeeds once. Meanwhile the job's cron ticks in this replica are skipped
+        # (this task is its run), and the retries hold no slot while they wait.
+        while not await self._run(job):
+            log.info("job %s: its run at start failed; retried in %.0f s", job.name, self.START_RETRY_SECONDS)
+            await asyncio.sleep(self.START_RETRY_SECONDS)
 
     async def _loop(self) -> None:
         for job in self.jobs:
             if job.run_at_start:
-                self._launch(job)
+                self._launch(job, at_start=True)
         now = datetime.now(UTC)
         due = {job.name: croniter(job.cron, now).get_next(datetime) for job in self.jobs}
         while True:

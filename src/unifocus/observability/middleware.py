@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from fastapi.routing import APIRoute
+from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unifocus.lifecycle import Drain
@@ -38,7 +39,37 @@ def route_template(scope: Scope) -> str:
     """The matched route's template (`/api/punches/{punch_id}`), never the raw path: one series
     per route, and no ids in label values. Requests that matched no route are `unmatched`."""
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+    if isinstance(path, str) and path:
+        return path
+    # No route in the scope: a request refused before routing (413, a client gone mid-body,
+    # 429) or answered by a plain Starlette route, which sets none (/openapi.json, /docs, the
+    # 405 of `refuse_methods`). The template of the app's route its path matches, so an
+    # operator sees which endpoint got them; only these requests pay for the walk, and the
+    # label is still one of the app's templates. A path no route matches (a 404) is `unmatched`.
+    app = scope.get("app")
+    return _template(getattr(app, "routes", ()), get_route_path(scope)) or UNMATCHED
+
+
+def _template(routes: Iterable[Any], path: str) -> str | None:
+    """The template of the route matching `path`: a route of literal segments before a template
+    that also matches (`/api/punches/batch`, not `/api/punches/{punch_id}`), as the router
+    itself orders them. Included routers are walked (`original_router`)."""
+    templated: str | None = None
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found = _template(included.routes, path)
+            if found is not None and "{" not in found:
+                return found
+            templated = templated or found
+            continue
+        regex = getattr(route, "path_regex", None)
+        if regex is None or not regex.match(path):
+            continue
+        if not getattr(route, "param_convertors", None):
+            return str(route.path)
+        templated = templated or str(route.path)
+    return templated
 
 
 def api_operations(routes: Iterable[Any]) -> Iterator[tuple[str, str]]:
