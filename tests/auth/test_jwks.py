@@ -505,6 +505,23 @@ async def test_an_expired_token_is_401_even_while_the_issuer_is_down(
         hole.close()
 
 
+async def test_an_oversized_token_is_401_without_asking_the_issuer(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """A token over MAX_TOKEN_CHARS is refused by its length: no decoding, and no fetch of
+    the issuer's key set for the `kid` it names."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            big = rs256(oidc_claims(tenant, pad="x" * 9000), keys.rsa, kid="some-kid")
+            r = await me(client, big)
+            assert r.status_code == 401, r.text
+            assert hole.accepted == []
+    finally:
+        hole.close()
+
+
 async def test_a_token_of_an_algorithm_not_accepted_is_401_without_asking_the_issuer(
     owner_url: str, tmp_path: Path, tenant: TenantFixture
 ) -> None:

@@ -42,6 +42,12 @@ CACHE_SECONDS = 300.0
 # that waits as told finds a fresh attempt.
 KEYS_RETRY_SECONDS = 5
 
+# The longest bearer token verified. Issuers' tokens are 1-2 KB (a few claims, one RS256/ES256
+# signature); nothing legitimate comes near this. A longer one is a 401 before any decoding: the
+# rate limiter and the auth dependency each verify the token, and base64 plus JSON over a
+# megabytes-long header ran on the event loop, stalling every request of the worker.
+MAX_TOKEN_CHARS = 8192
+
 
 class TokenError(Unauthorized):
     """401 with the metric reason (`invalid_token` or `expired`)."""
@@ -121,6 +127,11 @@ def _refuse_expired_before_fetching(token: str, leeway: float) -> None:
         raise TokenError("The token has expired.", "expired")
 
 
+def _refuse_oversized(token: str) -> None:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenError(f"The token is longer than {MAX_TOKEN_CHARS} characters.")
+
+
 def resolve_secret(settings: Settings) -> str:
     """The HS256 secret: configured, else generated once and kept in the data dir (dev)."""
     if settings.jwt_secret:
@@ -175,6 +186,7 @@ class TokenVerifier:
         """The token's identity. A token whose signature and claims were checked is
         remembered until its `exp` (at most CACHE_SECONDS): the role and `active` still come
         from the database on every request, only the signature check is skipped."""
+        _refuse_oversized(token)
         remembered = self._remembered(token)
         if remembered is not None:
             return remembered
@@ -195,6 +207,7 @@ class TokenVerifier:
         one is verified on a worker thread, because verifying it may fetch the issuer's key set
         (PyJWT's fetch is synchronous, up to UNIFOCUS_JWKS_TIMEOUT_SECONDS): on the event loop
         that would stall every request of the worker, /health included, for as long."""
+        _refuse_oversized(token)  # before the cache lookup too: hashing megabytes is not free
         remembered = self._remembered(token)
         if remembered is not None:
             return remembered
