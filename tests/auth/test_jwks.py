@@ -29,6 +29,7 @@ from tests.auth.tokens import DROP, claims_for, hs256, unsigned
 from tests.conftest import TenantFixture, free_port, make_settings, make_tenant, start_app
 from tests.faults.support import UNIFOCUS, running_app
 from unifocus.app import create_app
+from unifocus.auth.tokens import KEYS_RETRY_SECONDS
 from unifocus.settings import ConfigurationError, Settings
 
 pytestmark = [pytest.mark.tenants, pytest.mark.filterwarnings("ignore:The HMAC key")]
@@ -520,6 +521,41 @@ async def test_an_oversized_token_is_401_without_asking_the_issuer(
             assert hole.accepted == []
     finally:
         hole.close()
+
+
+def jwks_with(body: bytes, public_key: Any, kid: str) -> bytes:
+    """The key set `body` with one more RSA signing key, as an issuer publishes it."""
+    jwks = json.loads(body)
+    jwks["keys"].append(json.loads(RSAAlgorithm.to_jwk(public_key)) | {"kid": kid, "alg": "RS256", "use": "sig"})
+    return json.dumps(jwks).encode()
+
+
+async def test_a_key_the_issuer_publishes_verifies_within_retry_after(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """Key rotation: a token signed with a key published after the last fetch is 401 for at
+    most KEYS_RETRY_SECONDS (PyJWT's default refresh cooldown made it 30 s), while a flood of
+    unknown kids still makes at most one fetch per KEYS_RETRY_SECONDS, and is 401, not 503
+    (which would trip the 5xx error-rate alerts)."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url)) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            fetched_at = time.monotonic()
+            issuer.body = jwks_with(keys.jwks(), keys.other_rsa.public_key(), "rsa-2")
+            rotated = rs256(oidc_claims(tenant, jti="rotated"), keys.other_rsa, kid="rsa-2")
+            assert (await me(client, rotated)).status_code == 401  # within the cooldown
+            for n in range(20):
+                flood = rs256(oidc_claims(tenant, jti=f"flood-{n}"), keys.rsa, kid=f"random-{n}")
+                assert (await me(client, flood)).status_code == 401
+            assert issuer.fetches == 1
+            await asyncio.sleep(KEYS_RETRY_SECONDS - (time.monotonic() - fetched_at) + 0.1)
+            r = await me(client, rotated)
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2
+    finally:
+        issuer.stop()
 
 
 async def test_a_token_of_an_algorithm_not_accepted_is_401_without_asking_the_issuer(

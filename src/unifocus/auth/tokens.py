@@ -78,7 +78,13 @@ class JwksClient(jwt.PyJWKClient):
         # cache_keys=False: PyJWT's per-kid cache never expires, so a key the issuer removed
         # would verify for the life of the process. The key set itself is cached (parsed) for
         # `lifespan`, and verified tokens have their own cache, so nothing is re-fetched per request.
-        super().__init__(uri, cache_keys=False, lifespan=lifespan, timeout=timeout)
+        # cooldown_duration: after a fetch, a token naming a `kid` not in the set refetches only
+        # once this has passed. PyJWT's default of 30 s refused a key the issuer had just
+        # published for up to 30 s; the failed-fetch retry's 5 s still bounds an unknown-kid flood
+        # to one fetch per 5 s. Until then such a token is a 401, not a 503: a flood of random
+        # kids would otherwise trip the 5xx error-rate alerts.
+        super().__init__(uri, cache_keys=False, lifespan=lifespan, timeout=timeout,
+                         cooldown_duration=KEYS_RETRY_SECONDS)
         self._down_until = 0.0
 
     def fetch_data(self) -> Any:
