@@ -530,6 +530,66 @@ def jwks_with(body: bytes, public_key: Any, kid: str) -> bytes:
     return json.dumps(jwks).encode()
 
 
+def no_signing_key(body: bytes, how: str) -> bytes:
+    """The key set `body` spoiled: every key for encryption, or none with a `kid`."""
+    jwks = json.loads(body)
+    for k in jwks["keys"]:
+        if how == "enc":
+            k["use"] = "enc"
+        else:
+            del k["kid"]
+    return json.dumps(jwks).encode()
+
+
+@pytest.mark.parametrize("how", ["enc", "nokid"], ids=["every key use=enc", "no key with a kid"])
+async def test_an_answer_with_no_signing_key_does_not_replace_the_cached_keys(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, how: str
+) -> None:
+    """One bad answer (here fetched for an unknown `kid`, which anyone can send) used to
+    replace the good key set for UNIFOCUS_JWKS_CACHE_SECONDS: every new token 503, no refetch.
+    The keys cached before keep verifying."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url),
+                               raise_app_exceptions=False) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            issuer.body = no_signing_key(keys.jwks(), how)
+            await asyncio.sleep(KEYS_RETRY_SECONDS)  # past the refresh cooldown of the first fetch
+            assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa, kid="not-in-the-jwks")))
+            assert issuer.fetches == 2
+            issuer.body = keys.jwks()
+            r = await me(client, rs256(oidc_claims(tenant, jti="after-the-bad-answer"), keys.rsa))
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2  # verified with the cached keys
+    finally:
+        issuer.stop()
+
+
+async def test_an_answer_with_no_signing_key_is_retried_after_retry_after(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """As the README says: treated as a failed fetch, retried after 5 s, not cached for
+    UNIFOCUS_JWKS_CACHE_SECONDS (300 s here)."""
+    issuer = JwksServer(no_signing_key(keys.jwks(), "enc"))
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url),
+                               raise_app_exceptions=False) as (_, client):
+            token = rs256(oidc_claims(tenant), keys.rsa)
+            retry = assert_unavailable(await me(client, token))
+            assert retry == KEYS_RETRY_SECONDS
+            issuer.body = keys.jwks()
+            assert_unavailable(await me(client, token))  # within Retry-After: not asked again
+            assert issuer.fetches == 1
+            await asyncio.sleep(retry)
+            r = await me(client, token)
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2
+    finally:
+        issuer.stop()
+
+
 async def test_a_key_the_issuer_publishes_verifies_within_retry_after(
     owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
 ) -> None:

@@ -88,23 +88,29 @@ class JwksClient(jwt.PyJWKClient):
         self._down_until = 0.0
 
     def fetch_data(self) -> Any:
+        """The fetched key set, parsed. An answer that is no key set, or one that holds no
+        signing key (every key for encryption, or none with a `kid`), is the issuer's failure:
+        503 and retried after KEYS_RETRY_SECONDS, like an unreachable issuer, not a 401 for
+        every caller. It never replaces the set already cached (PyJWT caches any parsable
+        answer before returning it): keys fetched before keep verifying for the rest of their
+        cache life. A token whose `kid` is not in a good set stays a 401 (`get_signing_key`)."""
         if time.monotonic() < self._down_until:
             raise jwt.PyJWKClientConnectionError("The JWKS endpoint failed moments ago; not retried yet.")
+        assert self.jwk_set_cache is not None  # cache_jwk_set is left on
+        cached = self.jwk_set_cache.jwk_set_with_timestamp
         try:
             with _as_outage("The JWKS endpoint answered no key set"):
-                return super().fetch_data()
+                jwk_set = jwt.PyJWKSet.from_dict(super().fetch_data())
+            # PyJWT's own filter (get_signing_keys): for signatures, or of no stated use, with a `kid`.
+            if not any(k.public_key_use in ("sig", None) and k.key_id for k in jwk_set.keys):
+                raise jwt.PyJWKClientConnectionError("The JWKS endpoint holds no signing key")
+            return jwk_set
         except jwt.PyJWKClientConnectionError as exc:
+            self.jwk_set_cache.jwk_set_with_timestamp = cached
             self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
             # Once per window, not per request: the operator's signal that logins now fail.
             log.warning("JWKS fetch from %s failed (%s); answering 503 for %d s", self.uri, exc, KEYS_RETRY_SECONDS)
             raise
-
-    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
-        """The set's signing keys. A set that holds none (every key for encryption, or none
-        with a `kid`) is the issuer's failure too: 503, not a 401 for every caller. A token
-        whose `kid` is not in a good set stays a 401 (raised by `get_signing_key`)."""
-        with _as_outage("The JWKS endpoint holds no signing key"):
-            return super().get_signing_keys(refresh)
 
 
 @contextmanager
