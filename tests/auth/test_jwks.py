@@ -150,6 +150,8 @@ REFUSED = [
     ("expired", lambda k, t: rs256(oidc_claims(t, exp=int(time.time()) - 120), k.rsa)),
     ("not yet valid", lambda k, t: rs256(oidc_claims(t, nbf=int(time.time()) + 120), k.rsa)),
     ("no tenant claim", lambda k, t: rs256(oidc_claims(t, tenant_id=DROP), k.rsa)),
+    ("exp a numeric string", lambda k, t: rs256(oidc_claims(t, exp=str(int(time.time()) + 300)), k.rsa)),
+    ("nbf a numeric string", lambda k, t: rs256(oidc_claims(t, nbf=str(int(time.time()) - 60)), k.rsa)),
 ]
 
 
@@ -502,6 +504,24 @@ async def test_an_expired_token_is_401_even_while_the_issuer_is_down(
             assert r.status_code == 401 and "expired" in r.json()["detail"], r.text
             assert hole.accepted == []  # no fetch was made for it
             assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
+    finally:
+        hole.close()
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf"])
+async def test_a_date_claim_that_is_no_number_is_401_even_while_the_issuer_is_down(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, claim: str
+) -> None:
+    """Like an expired token: no signature can make it valid, so it is refused without asking
+    the (unreachable) issuer, not answered 503."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            dated = rs256(oidc_claims(tenant, **{claim: str(int(time.time()) - 3600)}), keys.rsa)
+            r = await me(client, dated)
+            assert r.status_code == 401 and f"'{claim}'" in r.json()["detail"], r.text
+            assert hole.accepted == []  # no fetch was made for it
     finally:
         hole.close()
 

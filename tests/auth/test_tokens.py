@@ -56,6 +56,12 @@ UNAUTHORIZED: list[tuple[str, Header]] = [
     ("unknown user", lambda a, b: bearer(hs256(claims_for(a, "no-such-subject")))),
     ("unknown tenant", lambda a, b: bearer(hs256(admin_claims(a, tenant_id="00000000-0000-4000-8000-000000000000")))),
     ("B's admin claiming tenant A", lambda a, b: bearer(hs256(claims_for(a, b.admin_id)))),
+    # RFC 7519 NumericDate is a JSON number; PyJWT's int() would take a numeric string or a bool.
+    ("exp a numeric string", lambda a, b: bearer(hs256(admin_claims(a, exp=str(int(time.time()) + 300))))),
+    ("nbf a numeric string", lambda a, b: bearer(hs256(admin_claims(a, nbf=str(int(time.time()) - 60))))),
+    ("iat a numeric string", lambda a, b: bearer(hs256(admin_claims(a, iat=str(int(time.time()) - 60))))),
+    ("nbf true", lambda a, b: bearer(hs256(admin_claims(a, nbf=True)))),
+    ("iat false", lambda a, b: bearer(hs256(admin_claims(a, iat=False)))),
 ]
 
 

@@ -48,6 +48,10 @@ KEYS_RETRY_SECONDS = 5
 # megabytes-long header ran on the event loop, stalling every request of the worker.
 MAX_TOKEN_CHARS = 8192
 
+# RFC 7519 NumericDate claims: a JSON number where present. PyJWT coerces them with int(), so
+# without a check "exp": "1796115934" (a string) or "nbf": true would be accepted.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+
 
 class TokenError(Unauthorized):
     """401 with the metric reason (`invalid_token` or `expired`)."""
@@ -129,19 +133,29 @@ def _as_outage(what: str) -> Iterator[None]:
 def _refuse_expired_before_fetching(token: str, leeway: float) -> None:
     """An expired token is a 401 whatever its signature: said before the issuer's keys are
     looked up, so that while the issuer is down a client with an expired token is told to get a
-    new one (not to retry), and no fetch is made for it. Refusing on an unverified claim only
+    new one (not to retry), and no fetch is made for it. The same for a date claim that is no
+    number, which the signature cannot make valid. Refusing on an unverified claim only
     refuses; acceptance still needs the signature."""
     try:
-        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return  # malformed: jwt.decode below says so
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp + leeway < time.time():
+    _refuse_non_numeric_dates(claims)
+    exp = claims.get("exp")
+    if exp is not None and exp + leeway < time.time():
         raise TokenError("The token has expired.", "expired")
 
 
 def _refuse_oversized(token: str) -> None:
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenError(f"The token is longer than {MAX_TOKEN_CHARS} characters.")
+
+
+def _refuse_non_numeric_dates(claims: dict[str, Any]) -> None:
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise TokenError(f"The token's '{name}' claim is not a number.")
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -266,6 +280,7 @@ class TokenVerifier:
             # The token's `kid` names a key of another type than its `alg` (an RS256 token
             # naming the issuer's EC key): PyJWT fails preparing the key. A client error, not a 500.
             raise TokenError("The token's key does not match its algorithm.") from exc
+        _refuse_non_numeric_dates(claims)
         try:
             tenant_id = UUID(str(claims[s.tenant_claim]))
         except (KeyError, ValueError) as exc:
