@@ -47,9 +47,10 @@ transaction.
 
 **Errors** are RFC 9457 `application/problem+json`. An id of another tenant is always 404.
 A caller who may not use an operation gets 401/403 before any 400/422 about its parameters or
-body; only the body limits (too large: 413; too deep or not UTF-8: 400; a NUL, or an unpaired
-`\\uD800`-`\\uDFFF` escape, which is not Unicode text: 422) and a malformed `Idempotency-Key`
-(400) come first. A body sent as anything but `application/json` (or `application/*+json`)
+body; only the request limits (headers over 32 KiB in all: 431; a body too large: 413; too
+deep or not UTF-8: 400; a NUL, or an unpaired `\\uD800`-`\\uDFFF` escape, which is not Unicode
+text: 422) and a malformed `Idempotency-Key` (400) come first. A bearer token longer than 8192
+characters is 401. A body sent as anything but `application/json` (or `application/*+json`)
 is 415 `unsupported-media-type`, in the place of a 400 for bad JSON (not kept for an
 `Idempotency-Key` either). A 405 lists every method of the path in `Allow`. A path with a
 trailing slash is an unknown path (404), never redirected.

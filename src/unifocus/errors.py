@@ -88,6 +88,10 @@ class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Payload Too Large"
 
 
+class HeadersTooLarge(AppError):
+    status, slug, title = 431, "request-header-fields-too-large", "Request Header Fields Too Large"
+
+
 class Unprocessable(AppError):
     """A semantically invalid body found by the handler (kept, like other domain answers)."""
 

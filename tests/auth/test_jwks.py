@@ -29,6 +29,7 @@ from tests.auth.tokens import DROP, claims_for, hs256, unsigned
 from tests.conftest import TenantFixture, free_port, make_settings, make_tenant, start_app
 from tests.faults.support import UNIFOCUS, running_app
 from unifocus.app import create_app
+from unifocus.auth.tokens import KEYS_RETRY_SECONDS
 from unifocus.settings import ConfigurationError, Settings
 
 pytestmark = [pytest.mark.tenants, pytest.mark.filterwarnings("ignore:The HMAC key")]
@@ -149,6 +150,8 @@ REFUSED = [
     ("expired", lambda k, t: rs256(oidc_claims(t, exp=int(time.time()) - 120), k.rsa)),
     ("not yet valid", lambda k, t: rs256(oidc_claims(t, nbf=int(time.time()) + 120), k.rsa)),
     ("no tenant claim", lambda k, t: rs256(oidc_claims(t, tenant_id=DROP), k.rsa)),
+    ("exp a numeric string", lambda k, t: rs256(oidc_claims(t, exp=str(int(time.time()) + 300)), k.rsa)),
+    ("nbf a numeric string", lambda k, t: rs256(oidc_claims(t, nbf=str(int(time.time()) - 60)), k.rsa)),
 ]
 
 
@@ -503,6 +506,136 @@ async def test_an_expired_token_is_401_even_while_the_issuer_is_down(
             assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa)))
     finally:
         hole.close()
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf"])
+async def test_a_date_claim_that_is_no_number_is_401_even_while_the_issuer_is_down(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, claim: str
+) -> None:
+    """Like an expired token: no signature can make it valid, so it is refused without asking
+    the (unreachable) issuer, not answered 503."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            dated = rs256(oidc_claims(tenant, **{claim: str(int(time.time()) - 3600)}), keys.rsa)
+            r = await me(client, dated)
+            assert r.status_code == 401 and f"'{claim}'" in r.json()["detail"], r.text
+            assert hole.accepted == []  # no fetch was made for it
+    finally:
+        hole.close()
+
+
+async def test_an_oversized_token_is_401_without_asking_the_issuer(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """A token over MAX_TOKEN_CHARS is refused by its length: no decoding, and no fetch of
+    the issuer's key set for the `kid` it names."""
+    hole = SilentJwks()
+    try:
+        settings = outage_settings(owner_url, tmp_path, hole.url, jwks_timeout_seconds=0.5)
+        async with running_app(settings, raise_app_exceptions=False) as (_, client):
+            big = rs256(oidc_claims(tenant, pad="x" * 9000), keys.rsa, kid="some-kid")
+            r = await me(client, big)
+            assert r.status_code == 401, r.text
+            assert hole.accepted == []
+    finally:
+        hole.close()
+
+
+def jwks_with(body: bytes, public_key: Any, kid: str) -> bytes:
+    """The key set `body` with one more RSA signing key, as an issuer publishes it."""
+    jwks = json.loads(body)
+    jwks["keys"].append(json.loads(RSAAlgorithm.to_jwk(public_key)) | {"kid": kid, "alg": "RS256", "use": "sig"})
+    return json.dumps(jwks).encode()
+
+
+def no_signing_key(body: bytes, how: str) -> bytes:
+    """The key set `body` spoiled: every key for encryption, or none with a `kid`."""
+    jwks = json.loads(body)
+    for k in jwks["keys"]:
+        if how == "enc":
+            k["use"] = "enc"
+        else:
+            del k["kid"]
+    return json.dumps(jwks).encode()
+
+
+@pytest.mark.parametrize("how", ["enc", "nokid"], ids=["every key use=enc", "no key with a kid"])
+async def test_an_answer_with_no_signing_key_does_not_replace_the_cached_keys(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture, how: str
+) -> None:
+    """One bad answer (here fetched for an unknown `kid`, which anyone can send) used to
+    replace the good key set for UNIFOCUS_JWKS_CACHE_SECONDS: every new token 503, no refetch.
+    The keys cached before keep verifying."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url),
+                               raise_app_exceptions=False) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            issuer.body = no_signing_key(keys.jwks(), how)
+            await asyncio.sleep(KEYS_RETRY_SECONDS)  # past the refresh cooldown of the first fetch
+            assert_unavailable(await me(client, rs256(oidc_claims(tenant), keys.rsa, kid="not-in-the-jwks")))
+            assert issuer.fetches == 2
+            issuer.body = keys.jwks()
+            r = await me(client, rs256(oidc_claims(tenant, jti="after-the-bad-answer"), keys.rsa))
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2  # verified with the cached keys
+    finally:
+        issuer.stop()
+
+
+async def test_an_answer_with_no_signing_key_is_retried_after_retry_after(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """As the README says: treated as a failed fetch, retried after 5 s, not cached for
+    UNIFOCUS_JWKS_CACHE_SECONDS (300 s here)."""
+    issuer = JwksServer(no_signing_key(keys.jwks(), "enc"))
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url),
+                               raise_app_exceptions=False) as (_, client):
+            token = rs256(oidc_claims(tenant), keys.rsa)
+            retry = assert_unavailable(await me(client, token))
+            assert retry == KEYS_RETRY_SECONDS
+            issuer.body = keys.jwks()
+            assert_unavailable(await me(client, token))  # within Retry-After: not asked again
+            assert issuer.fetches == 1
+            await asyncio.sleep(retry)
+            r = await me(client, token)
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2
+    finally:
+        issuer.stop()
+
+
+async def test_a_key_the_issuer_publishes_verifies_within_retry_after(
+    owner_url: str, tmp_path: Path, keys: Keys, tenant: TenantFixture
+) -> None:
+    """Key rotation: a token signed with a key published after the last fetch is 401 for at
+    most KEYS_RETRY_SECONDS (PyJWT's default refresh cooldown made it 30 s), while a flood of
+    unknown kids still makes at most one fetch per KEYS_RETRY_SECONDS, and is 401, not 503
+    (which would trip the 5xx error-rate alerts)."""
+    issuer = JwksServer(keys.jwks())
+    issuer.start()
+    try:
+        async with running_app(outage_settings(owner_url, tmp_path, issuer.url)) as (_, client):
+            assert (await me(client, rs256(oidc_claims(tenant), keys.rsa))).status_code == 200
+            fetched_at = time.monotonic()
+            issuer.body = jwks_with(keys.jwks(), keys.other_rsa.public_key(), "rsa-2")
+            rotated = rs256(oidc_claims(tenant, jti="rotated"), keys.other_rsa, kid="rsa-2")
+            assert (await me(client, rotated)).status_code == 401  # within the cooldown
+            for n in range(20):
+                flood = rs256(oidc_claims(tenant, jti=f"flood-{n}"), keys.rsa, kid=f"random-{n}")
+                assert (await me(client, flood)).status_code == 401
+            assert issuer.fetches == 1
+            await asyncio.sleep(KEYS_RETRY_SECONDS - (time.monotonic() - fetched_at) + 0.1)
+            r = await me(client, rotated)
+            assert r.status_code == 200, r.text
+            assert issuer.fetches == 2
+    finally:
+        issuer.stop()
 
 
 async def test_a_token_of_an_algorithm_not_accepted_is_401_without_asking_the_issuer(

@@ -11,6 +11,9 @@ import pytest
 
 from tests.auth.tokens import DROP, claims_for, hs256, unsigned
 from tests.conftest import Api, TenantFixture
+from unifocus.auth import tokens
+from unifocus.auth.tokens import MAX_TOKEN_CHARS, TokenError, TokenVerifier
+from unifocus.settings import Settings
 
 pytestmark = [pytest.mark.tenants, pytest.mark.filterwarnings("ignore:The HMAC key")]
 
@@ -53,6 +56,12 @@ UNAUTHORIZED: list[tuple[str, Header]] = [
     ("unknown user", lambda a, b: bearer(hs256(claims_for(a, "no-such-subject")))),
     ("unknown tenant", lambda a, b: bearer(hs256(admin_claims(a, tenant_id="00000000-0000-4000-8000-000000000000")))),
     ("B's admin claiming tenant A", lambda a, b: bearer(hs256(claims_for(a, b.admin_id)))),
+    # RFC 7519 NumericDate is a JSON number; PyJWT's int() would take a numeric string or a bool.
+    ("exp a numeric string", lambda a, b: bearer(hs256(admin_claims(a, exp=str(int(time.time()) + 300))))),
+    ("nbf a numeric string", lambda a, b: bearer(hs256(admin_claims(a, nbf=str(int(time.time()) - 60))))),
+    ("iat a numeric string", lambda a, b: bearer(hs256(admin_claims(a, iat=str(int(time.time()) - 60))))),
+    ("nbf true", lambda a, b: bearer(hs256(admin_claims(a, nbf=True)))),
+    ("iat false", lambda a, b: bearer(hs256(admin_claims(a, iat=False)))),
 ]
 
 
@@ -131,3 +140,39 @@ async def test_the_subject_is_matched_to_the_users_subject_not_its_id(
     by_subject = await api.req("GET", "/api/me", hs256(claims_for(tenant_a, "idp|manager-42")))
     assert by_subject.status_code == 200 and by_subject.json()["userId"] == str(tenant_a.manager_id)
     assert_problem(await api.req("GET", "/api/me", tenant_a.manager), 401)  # sub = the id no longer matches
+
+
+def padded(a: TenantFixture, length: int) -> str:
+    """A's admin token, correctly signed, padded by a claim to at most `length` characters
+    (base64 makes 4 of every 3 bytes)."""
+    base = len(hs256(admin_claims(a, pad="")))
+    return hs256(admin_claims(a, pad="x" * ((length - base) * 3 // 4)))
+
+
+async def test_a_token_longer_than_the_cap_is_401_however_well_signed(api: Api, tenant_a: TenantFixture) -> None:
+    near = padded(tenant_a, MAX_TOKEN_CHARS)
+    assert MAX_TOKEN_CHARS - 4 <= len(near) <= MAX_TOKEN_CHARS
+    assert (await api.req("GET", "/api/me", near)).status_code == 200
+    over = hs256(admin_claims(tenant_a, pad="x" * MAX_TOKEN_CHARS))
+    r = await api.req("GET", "/api/me", over)
+    assert_problem(r, 401)
+    assert str(MAX_TOKEN_CHARS) in r.json()["detail"]
+
+
+async def test_an_oversized_token_is_refused_before_any_decoding(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Megabytes of base64 and JSON would stall the worker's event loop, and the rate limiter
+    and the auth dependency each verify the token: both go through the verifier, which
+    refuses by length alone."""
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an oversized token was decoded")
+
+    monkeypatch.setattr(tokens.jwt, "get_unverified_header", no_decoding)
+    monkeypatch.setattr(tokens.jwt, "decode", no_decoding)
+    verifier = TokenVerifier(settings)
+    huge = "e30." * (2 * 1024 * 1024)  # 8 MB of `{}` segments, as an attacker sends it
+    with pytest.raises(TokenError):
+        verifier.verify(huge)
+    with pytest.raises(TokenError):
+        await verifier.verify_async(huge)

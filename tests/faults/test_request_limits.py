@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import TenantFixture, make_settings, make_tenant, tenant_counts
 from tests.faults.support import running_app
+from unifocus.auth.tokens import MAX_TOKEN_CHARS
+from unifocus.limits.middleware import MAX_HEADER_BYTES
 from unifocus.settings import Settings
 
 MAX_BODY = 4096
@@ -73,6 +75,26 @@ async def test_oversized_bodies_413_declared_and_streamed(
     assert (await client.post("/api/punches", headers=headers(t), content=ok)).status_code == 201
     after = counts(owner_sql, t.id)
     assert after[0] == before[0] + 1, "only the small punch was stored"
+
+
+async def test_oversized_headers_are_431_before_any_authentication(
+    limited: tuple[httpx.AsyncClient, TenantFixture], owner_sql: psycopg.Connection
+) -> None:
+    """Megabytes of headers (a bearer token, or any other header) are refused before the
+    rate limiter and the auth dependency parse them, for anyone, and write nothing."""
+    client, t = limited
+    before = counts(owner_sql, t.id)
+    huge = "e30." * (MAX_HEADER_BYTES // 4 + 1)
+    r = await client.get("/api/me", headers={"Authorization": f"Bearer {huge}"})
+    assert_problem(r, 431)
+    assert r.json()["type"].endswith("/request-header-fields-too-large")
+    assert str(MAX_HEADER_BYTES) in r.json()["detail"]
+    assert_problem(await client.post("/api/punches", headers=headers(t, **{"X-Padding": huge}),
+                                     content=punch_json(t)), 431)
+    # A token over its own cap but within the header bound is the verifier's 401.
+    r = await client.get("/api/me", headers={"Authorization": f"Bearer {'e30.' * (MAX_TOKEN_CHARS // 4 + 1)}"})
+    assert_problem(r, 401)
+    assert counts(owner_sql, t.id) == before
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,16 @@ CACHE_SECONDS = 300.0
 # that waits as told finds a fresh attempt.
 KEYS_RETRY_SECONDS = 5
 
+# The longest bearer token verified. Issuers' tokens are 1-2 KB (a few claims, one RS256/ES256
+# signature); nothing legitimate comes near this. A longer one is a 401 before any decoding: the
+# rate limiter and the auth dependency each verify the token, and base64 plus JSON over a
+# megabytes-long header ran on the event loop, stalling every request of the worker.
+MAX_TOKEN_CHARS = 8192
+
+# RFC 7519 NumericDate claims: a JSON number where present. PyJWT coerces them with int(), so
+# without a check "exp": "1796115934" (a string) or "nbf": true would be accepted.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+
 
 class TokenError(Unauthorized):
     """401 with the metric reason (`invalid_token` or `expired`)."""
@@ -72,27 +82,39 @@ class JwksClient(jwt.PyJWKClient):
         # cache_keys=False: PyJWT's per-kid cache never expires, so a key the issuer removed
         # would verify for the life of the process. The key set itself is cached (parsed) for
         # `lifespan`, and verified tokens have their own cache, so nothing is re-fetched per request.
-        super().__init__(uri, cache_keys=False, lifespan=lifespan, timeout=timeout)
+        # cooldown_duration: after a fetch, a token naming a `kid` not in the set refetches only
+        # once this has passed. PyJWT's default of 30 s refused a key the issuer had just
+        # published for up to 30 s; the failed-fetch retry's 5 s still bounds an unknown-kid flood
+        # to one fetch per 5 s. Until then such a token is a 401, not a 503: a flood of random
+        # kids would otherwise trip the 5xx error-rate alerts.
+        super().__init__(uri, cache_keys=False, lifespan=lifespan, timeout=timeout,
+                         cooldown_duration=KEYS_RETRY_SECONDS)
         self._down_until = 0.0
 
     def fetch_data(self) -> Any:
+        """The fetched key set, parsed. An answer that is no key set, or one that holds no
+        signing key (every key for encryption, or none with a `kid`), is the issuer's failure:
+        503 and retried after KEYS_RETRY_SECONDS, like an unreachable issuer, not a 401 for
+        every caller. It never replaces the set already cached (PyJWT caches any parsable
+        answer before returning it): keys fetched before keep verifying for the rest of their
+        cache life. A token whose `kid` is not in a good set stays a 401 (`get_signing_key`)."""
         if time.monotonic() < self._down_until:
             raise jwt.PyJWKClientConnectionError("The JWKS endpoint failed moments ago; not retried yet.")
+        assert self.jwk_set_cache is not None  # cache_jwk_set is left on
+        cached = self.jwk_set_cache.jwk_set_with_timestamp
         try:
             with _as_outage("The JWKS endpoint answered no key set"):
-                return super().fetch_data()
+                jwk_set = jwt.PyJWKSet.from_dict(super().fetch_data())
+            # PyJWT's own filter (get_signing_keys): for signatures, or of no stated use, with a `kid`.
+            if not any(k.public_key_use in ("sig", None) and k.key_id for k in jwk_set.keys):
+                raise jwt.PyJWKClientConnectionError("The JWKS endpoint holds no signing key")
+            return jwk_set
         except jwt.PyJWKClientConnectionError as exc:
+            self.jwk_set_cache.jwk_set_with_timestamp = cached
             self._down_until = time.monotonic() + KEYS_RETRY_SECONDS
             # Once per window, not per request: the operator's signal that logins now fail.
             log.warning("JWKS fetch from %s failed (%s); answering 503 for %d s", self.uri, exc, KEYS_RETRY_SECONDS)
             raise
-
-    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
-        """The set's signing keys. A set that holds none (every key for encryption, or none
-        with a `kid`) is the issuer's failure too: 503, not a 401 for every caller. A token
-        whose `kid` is not in a good set stays a 401 (raised by `get_signing_key`)."""
-        with _as_outage("The JWKS endpoint holds no signing key"):
-            return super().get_signing_keys(refresh)
 
 
 @contextmanager
@@ -111,14 +133,29 @@ def _as_outage(what: str) -> Iterator[None]:
 def _refuse_expired_before_fetching(token: str, leeway: float) -> None:
     """An expired token is a 401 whatever its signature: said before the issuer's keys are
     looked up, so that while the issuer is down a client with an expired token is told to get a
-    new one (not to retry), and no fetch is made for it. Refusing on an unverified claim only
+    new one (not to retry), and no fetch is made for it. The same for a date claim that is no
+    number, which the signature cannot make valid. Refusing on an unverified claim only
     refuses; acceptance still needs the signature."""
     try:
-        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return  # malformed: jwt.decode below says so
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp + leeway < time.time():
+    _refuse_non_numeric_dates(claims)
+    exp = claims.get("exp")
+    if exp is not None and exp + leeway < time.time():
         raise TokenError("The token has expired.", "expired")
+
+
+def _refuse_oversized(token: str) -> None:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenError(f"The token is longer than {MAX_TOKEN_CHARS} characters.")
+
+
+def _refuse_non_numeric_dates(claims: dict[str, Any]) -> None:
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise TokenError(f"The token's '{name}' claim is not a number.")
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -175,6 +212,7 @@ class TokenVerifier:
         """The token's identity. A token whose signature and claims were checked is
         remembered until its `exp` (at most CACHE_SECONDS): the role and `active` still come
         from the database on every request, only the signature check is skipped."""
+        _refuse_oversized(token)
         remembered = self._remembered(token)
         if remembered is not None:
             return remembered
@@ -195,6 +233,7 @@ class TokenVerifier:
         one is verified on a worker thread, because verifying it may fetch the issuer's key set
         (PyJWT's fetch is synchronous, up to UNIFOCUS_JWKS_TIMEOUT_SECONDS): on the event loop
         that would stall every request of the worker, /health included, for as long."""
+        _refuse_oversized(token)  # before the cache lookup too: hashing megabytes is not free
         remembered = self._remembered(token)
         if remembered is not None:
             return remembered
@@ -241,6 +280,7 @@ class TokenVerifier:
             # The token's `kid` names a key of another type than its `alg` (an RS256 token
             # naming the issuer's EC key): PyJWT fails preparing the key. A client error, not a 500.
             raise TokenError("The token's key does not match its algorithm.") from exc
+        _refuse_non_numeric_dates(claims)
         try:
             tenant_id = UUID(str(claims[s.tenant_claim]))
         except (KeyError, ValueError) as exc:

@@ -1,7 +1,7 @@
-"""Request limits, checked before any parsing: body size (413), JSON nesting depth and invalid
-UTF-8 (400), NUL characters (PostgreSQL text cannot hold them) and unpaired UTF-16 surrogate
-escapes (text that is not Unicode: nothing can store, echo or log it) (422). A client error is
-never a 500."""
+"""Request limits, checked before any parsing: header size (431), body size (413), JSON nesting
+depth and invalid UTF-8 (400), NUL characters (PostgreSQL text cannot hold them) and unpaired
+UTF-16 surrogate escapes (text that is not Unicode: nothing can store, echo or log it) (422). A
+client error is never a 500."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unifocus.errors import AppError, BadRequest, PayloadTooLarge, ValidationFailed, problem_body
+from unifocus.errors import AppError, BadRequest, HeadersTooLarge, PayloadTooLarge, ValidationFailed, problem_body
 from unifocus.observability.middleware import CLIENT_GONE
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+# The most header bytes (names and values) a request may carry: room for a bearer token of
+# MAX_TOKEN_CHARS (auth/tokens.py) and a proxy's additions several times over. The server has
+# read them already (httptools sets no bound); refusing here keeps what follows (the rate
+# limiter, the auth dependency, the routes) from working through megabytes of headers.
+MAX_HEADER_BYTES = 32 * 1024
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -121,6 +127,9 @@ class RequestLimitsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(name) + len(value) for name, value in scope.get("headers", ())) > MAX_HEADER_BYTES:
+            await self._refuse(scope, send, HeadersTooLarge(f"The request headers exceed {MAX_HEADER_BYTES} bytes."))
             return
         query = scope.get("query_string", b"")
         if b"%00" in query or b"\x00" in query:
