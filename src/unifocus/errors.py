@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -194,30 +194,28 @@ def allowed_methods(routes: Any, path: str) -> set[str]:
     `Allow` lists all the methods the target supports). Starlette names only the first route
     that matched the path (`/api/employees` is two routes, GET and POST). A route of literal
     segments wins over a template that also matches (`/api/punches/batch` is not the punch
-    `batch` of `/api/punches/{punch_id}`). Only 405 answers pay for the walk."""
-    literal, templated = _matching_methods(routes, path)
+    `batch` of `/api/punches/{punch_id}`); the routes of `refuse_methods` add nothing. Only
+    405 answers pay for the walk."""
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for route, is_literal in matching_routes(routes, path):
+        if not refuses_methods(route):
+            (literal if is_literal else templated).update(getattr(route, "methods", None) or ())
     return literal or templated
 
 
-def _matching_methods(routes: Any, path: str) -> tuple[set[str], set[str]]:
-    """(methods of literal routes, methods of templated routes) matching `path`. Included
-    routers are walked, as FastAPI keeps them (`original_router`); the routes of
-    `refuse_methods` add nothing."""
-    literal: set[str] = set()
-    templated: set[str] = set()
+def matching_routes(routes: Any, path: str) -> Iterator[tuple[Any, bool]]:
+    """(route, whether its path is all literal segments) of every route whose template
+    matches `path`, in the router's order. Included routers are walked, as FastAPI keeps them
+    (`original_router`)."""
     for route in routes:
         included = getattr(route, "original_router", None)
         if included is not None:
-            more_literal, more_templated = _matching_methods(included.routes, path)
-            literal |= more_literal
-            templated |= more_templated
+            yield from matching_routes(included.routes, path)
             continue
         regex = getattr(route, "path_regex", None)
-        if regex is None or not regex.match(path) or refuses_methods(route):
-            continue
-        methods = set(getattr(route, "methods", None) or ())
-        (templated if getattr(route, "param_convertors", None) else literal).update(methods)
-    return literal, templated
+        if regex is not None and regex.match(path):
+            yield route, not getattr(route, "param_convertors", None)
 
 
 async def _method_not_allowed(request: Request) -> Response:

@@ -212,10 +212,11 @@ class TokenVerifier:
         """The token's identity. A token whose signature and claims were checked is
         remembered until its `exp` (at most CACHE_SECONDS): the role and `active` still come
         from the database on every request, only the signature check is skipped."""
-        _refuse_oversized(token)
+        _refuse_oversized(token)  # before the cache lookup: hashing megabytes is not free
         remembered = self._remembered(token)
-        if remembered is not None:
-            return remembered
+        return remembered if remembered is not None else self._verify_and_remember(token)
+
+    def _verify_and_remember(self, token: str) -> Identity:
         now = time.time()
         identity, not_before, expires = self._verify(token)
         if len(self._cache) >= CACHE_ENTRIES:
@@ -233,15 +234,15 @@ class TokenVerifier:
         one is verified on a worker thread, because verifying it may fetch the issuer's key set
         (PyJWT's fetch is synchronous, up to UNIFOCUS_JWKS_TIMEOUT_SECONDS): on the event loop
         that would stall every request of the worker, /health included, for as long."""
-        _refuse_oversized(token)  # before the cache lookup too: hashing megabytes is not free
+        _refuse_oversized(token)
         remembered = self._remembered(token)
         if remembered is not None:
             return remembered
         if self.jwks is None:
-            return self.verify(token)  # HS256: CPU only, no I/O
+            return self._verify_and_remember(token)  # HS256: CPU only, no I/O
         # Its own thread, not the loop's default pool: a hanging issuer must not hold the
         # threads that other work (getaddrinfo for a new database connection) needs.
-        return await asyncio.get_running_loop().run_in_executor(self._fetcher, self.verify, token)
+        return await asyncio.get_running_loop().run_in_executor(self._fetcher, self._verify_and_remember, token)
 
     def _verify(self, token: str) -> tuple[Identity, float, float]:
         s = self.settings

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from unifocus.errors import matching_routes
 from unifocus.lifecycle import Drain
 from unifocus.observability.metrics import (
     HTTP_REQUEST_DURATION,
@@ -52,21 +53,10 @@ def route_template(scope: Scope) -> str:
 
 def _template(routes: Iterable[Any], path: str) -> str | None:
     """The template of the route matching `path`: a route of literal segments before a template
-    that also matches (`/api/punches/batch`, not `/api/punches/{punch_id}`), as the router
-    itself orders them. Included routers are walked (`original_router`)."""
+    that also matches (`/api/punches/batch`, not `/api/punches/{punch_id}`), as `Allow` does."""
     templated: str | None = None
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            found = _template(included.routes, path)
-            if found is not None and "{" not in found:
-                return found
-            templated = templated or found
-            continue
-        regex = getattr(route, "path_regex", None)
-        if regex is None or not regex.match(path):
-            continue
-        if not getattr(route, "param_convertors", None):
+    for route, literal in matching_routes(routes, path):
+        if literal:
             return str(route.path)
         templated = templated or str(route.path)
     return templated
